@@ -39,10 +39,30 @@ type Resource struct {
 	// HasStatus is true when the resource has a status subresource; its
 	// object must then have a Status field.
 	HasStatus bool
+	// CreateWithStatus keeps the status given on create (nodes); other
+	// resources with status start with an empty one.
+	CreateWithStatus bool
+	// AllowCreateOnUpdate lets PUT create a missing object, as upstream does
+	// for services, endpoints, events and leases.
+	AllowCreateOnUpdate bool
+	// DefaultPropagation is the deletion propagation when a request names
+	// none (upstream: Orphan for batch/v1 jobs and core replicationcontrollers'
+	// legacy clients, Background otherwise).
+	DefaultPropagation string
 	// Scale, when set, serves the scale subresource.
 	Scale *ScaleAccessor
+	// GracePeriod returns the graceful deletion period for obj given the
+	// request's gracePeriodSeconds; 0 deletes at once. Nil: always 0.
+	GracePeriod func(obj runtime.Object, requested *int64) int64
+	// PendingFinalizers reports resource-specific finalization still to do
+	// (a namespace's spec.finalizers); the object then stays until it is done.
+	PendingFinalizers func(obj runtime.Object) bool
+	// PrepareForDelete adjusts an object whose deletion starts but cannot
+	// complete yet (a namespace becomes Terminating).
+	PrepareForDelete func(obj runtime.Object)
 	// Codec converts between the served version and the stored object when
 	// they differ (events.k8s.io/v1 <-> core/v1). Nil when they are the same.
+	// Strategy functions always receive the stored type.
 	Codec VersionCodec
 }
 

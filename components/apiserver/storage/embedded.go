@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.uber.org/zap"
 )
 
 // Embedded is an etcd server running inside this process.
@@ -30,10 +32,14 @@ type EmbeddedOptions struct {
 // StartEmbedded starts a single-member etcd in o.Dir, listening only on
 // unix sockets in that directory, and returns an in-process client to it.
 func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create etcd data dir: %w", err)
+	}
 	cfg := embed.NewConfig()
-	cfg.Dir = filepath.Join(o.Dir)
+	cfg.Dir = o.Dir
 	cfg.Name = "kubelab"
 	cfg.LogLevel = "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.UnsafeNoFsync = o.UnsafeNoFsync
 	cfg.QuotaBackendBytes = 8 << 30
 	cfg.MaxRequestBytes = 4 << 20
@@ -69,4 +75,3 @@ func (e *Embedded) Close() {
 	_ = e.Client.Close()
 	e.etcd.Close()
 }
-

@@ -38,14 +38,22 @@ type KV struct {
 type Store struct {
 	client *clientv3.Client
 
+	// ctx ends the shared watches on Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	mu   sync.Mutex
 	hubs map[string]*hub
 }
 
 // New returns a Store over client.
 func New(client *clientv3.Client) *Store {
-	return &Store{client: client, hubs: map[string]*hub{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Store{client: client, hubs: map[string]*hub{}, ctx: ctx, cancel: cancel}
 }
+
+// Close stops the shared watches; call it before closing the client.
+func (s *Store) Close() { s.cancel() }
 
 // Client returns the etcd client, for health checks.
 func (s *Store) Client() *clientv3.Client { return s.client }

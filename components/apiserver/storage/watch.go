@@ -163,9 +163,13 @@ func (h *hub) remove(w *watcher) {
 
 // run follows etcd from rev+1 forever, restarting the etcd watch if it fails.
 func (h *hub) run(rev int64) {
-	ctx := context.Background()
+	ctx := h.store.ctx
 	for {
 		err := h.follow(ctx, rev)
+		if ctx.Err() != nil {
+			h.closeAll()
+			return
+		}
 		slog.Warn("storage watch restarting", "prefix", h.prefix, "err", err)
 		time.Sleep(100 * time.Millisecond)
 		// Events may have been missed: drop history and close every watcher
@@ -175,15 +179,22 @@ func (h *hub) run(rev int64) {
 			time.Sleep(time.Second)
 			continue
 		}
+		h.closeAll()
 		h.mu.Lock()
 		h.history, h.start, h.oldest, h.rev = nil, 0, cur, cur
-		for w := range h.watchers {
-			w.closed = true
-			close(w.ch)
-			delete(h.watchers, w)
-		}
 		h.mu.Unlock()
 		rev = cur
+	}
+}
+
+// closeAll ends every watcher; clients resume from their own revisions.
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.watchers {
+		w.closed = true
+		close(w.ch)
+		delete(h.watchers, w)
 	}
 }
 

@@ -1,0 +1,262 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/kubelab/kubelab/components/apiserver/registry"
+	"github.com/kubelab/kubelab/components/apiserver/storage"
+)
+
+// Keys under which allocations are recorded, one key per IP or port, so
+// that etcd's create-if-absent makes concurrent allocations safe.
+const (
+	clusterIPPrefix = "/registry/ipallocations/"
+	nodePortPrefix  = "/registry/servicenodeports/"
+)
+
+// ServiceAllocator hands out ClusterIPs from the service CIDR and NodePorts
+// from their range, each at most once, and takes them back on delete.
+type ServiceAllocator struct {
+	store    *storage.Store
+	cidr     *net.IPNet
+	size     int64 // addresses in the CIDR
+	portBase int
+	portSize int
+}
+
+// NewServiceAllocator allocates from cidr (e.g. 10.96.0.0/12) and the node
+// port range [portMin, portMax].
+func NewServiceAllocator(s *storage.Store, cidr string, portMin, portMax int) (*ServiceAllocator, error) {
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil, fmt.Errorf("service cluster IP range %q: %w", cidr, err)
+	}
+	ones, bits := n.Mask.Size()
+	if bits != 32 || bits-ones < 2 || bits-ones > 20 {
+		return nil, fmt.Errorf("service cluster IP range %q: need an IPv4 CIDR between /12 and /30", cidr)
+	}
+	if portMin < 1 || portMax > 65535 || portMin > portMax {
+		return nil, fmt.Errorf("node port range %d-%d is invalid", portMin, portMax)
+	}
+	return &ServiceAllocator{store: s, cidr: n, size: 1 << (bits - ones), portBase: portMin, portSize: portMax - portMin + 1}, nil
+}
+
+// FirstIP is the address the "kubernetes" service takes.
+func (a *ServiceAllocator) FirstIP() net.IP { return a.ipAt(1) }
+
+func (a *ServiceAllocator) ipAt(offset int64) net.IP {
+	base := new(big.Int).SetBytes(a.cidr.IP.To4())
+	ip := new(big.Int).Add(base, big.NewInt(offset)).Bytes()
+	out := make(net.IP, 4)
+	copy(out[4-len(ip):], ip)
+	return out
+}
+
+// Hooks returns the service registry hooks that allocate and release.
+func (a *ServiceAllocator) Hooks() registry.Hooks {
+	return registry.Hooks{Admit: a.admit, Deleted: a.deleted}
+}
+
+func owner(svc *corev1.Service) string { return string(svc.UID) }
+
+func (a *ServiceAllocator) admit(ctx context.Context, obj, old runtime.Object, dryRun bool) (func(), error) {
+	svc := obj.(*corev1.Service)
+	var oldSvc *corev1.Service
+	if old != nil {
+		oldSvc = old.(*corev1.Service)
+	}
+	var taken []string
+	undo := func() {
+		for _, k := range taken {
+			a.release(context.WithoutCancel(ctx), k, owner(svc))
+		}
+	}
+	fail := func(err error) (func(), error) {
+		undo()
+		return nil, err
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
+	} else if oldSvc != nil && oldSvc.Spec.ClusterIP != "" && svc.Spec.ClusterIP == "" {
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = oldSvc.Spec.ClusterIP, oldSvc.Spec.ClusterIPs
+	} else if oldSvc == nil || oldSvc.Spec.ClusterIP == "" {
+		switch svc.Spec.ClusterIP {
+		case corev1.ClusterIPNone:
+		case "":
+			ip, key, err := a.allocateIP(ctx, svc)
+			if err != nil {
+				return fail(err)
+			}
+			taken = append(taken, key)
+			svc.Spec.ClusterIP = ip
+		default:
+			key, err := a.reserveIP(ctx, svc, svc.Spec.ClusterIP)
+			if err != nil {
+				return fail(err)
+			}
+			taken = append(taken, key)
+		}
+		if svc.Spec.ClusterIP != "" {
+			svc.Spec.ClusterIPs = []string{svc.Spec.ClusterIP}
+		}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if p.NodePort == 0 && oldSvc != nil {
+				p.NodePort = oldNodePort(oldSvc, p)
+			}
+			if p.NodePort != 0 && oldSvc != nil && hasNodePort(oldSvc, p.NodePort) {
+				continue
+			}
+			path := field.NewPath("spec", "ports").Index(i).Child("nodePort")
+			if p.NodePort == 0 {
+				port, key, err := a.allocatePort(ctx, svc)
+				if err != nil {
+					return fail(err)
+				}
+				taken = append(taken, key)
+				p.NodePort = port
+				continue
+			}
+			key := nodePortPrefix + strconv.Itoa(int(p.NodePort))
+			if int(p.NodePort) < a.portBase || int(p.NodePort) >= a.portBase+a.portSize {
+				return fail(invalidService(svc, field.Invalid(path, p.NodePort,
+					fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %d-%d", a.portBase, a.portBase+a.portSize-1))))
+			}
+			if taken2, err := a.take(ctx, key, svc); err != nil {
+				return fail(err)
+			} else if !taken2 {
+				return fail(invalidService(svc, field.Invalid(path, p.NodePort, "provided port is already allocated")))
+			}
+			taken = append(taken, key)
+		}
+	} else {
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = 0
+		}
+	}
+	return undo, nil
+}
+
+func oldNodePort(old *corev1.Service, p *corev1.ServicePort) int32 {
+	for _, op := range old.Spec.Ports {
+		if op.Port == p.Port && op.Protocol == p.Protocol {
+			return op.NodePort
+		}
+	}
+	return 0
+}
+
+func hasNodePort(old *corev1.Service, port int32) bool {
+	for _, op := range old.Spec.Ports {
+		if op.NodePort == port {
+			return true
+		}
+	}
+	return false
+}
+
+func invalidService(svc *corev1.Service, e *field.Error) error {
+	return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Service").GroupKind(), svc.Name, field.ErrorList{e})
+}
+
+// take records key as svc's if nobody holds it.
+func (a *ServiceAllocator) take(ctx context.Context, key string, svc *corev1.Service) (bool, error) {
+	_, err := a.store.Create(ctx, key, []byte(owner(svc)))
+	if errors.Is(err, storage.ErrExists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, apierrors.NewInternalError(err)
+	}
+	return true, nil
+}
+
+func (a *ServiceAllocator) allocateIP(ctx context.Context, svc *corev1.Service) (string, string, error) {
+	// Offsets 0 (network), 1 (the kubernetes service) and the last
+	// (broadcast) are never handed out at random.
+	usable := a.size - 3
+	start := rand.Int64N(usable)
+	for i := int64(0); i < usable; i++ {
+		ip := a.ipAt(2 + (start+i)%usable).String()
+		ok, err := a.take(ctx, clusterIPPrefix+ip, svc)
+		if err != nil {
+			return "", "", err
+		}
+		if ok {
+			return ip, clusterIPPrefix + ip, nil
+		}
+	}
+	return "", "", apierrors.NewInternalError(errors.New("failed to allocate a serviceIP: range is full"))
+}
+
+func (a *ServiceAllocator) reserveIP(ctx context.Context, svc *corev1.Service, ipStr string) (string, error) {
+	path := field.NewPath("spec", "clusterIPs").Index(0)
+	ip := net.ParseIP(ipStr).To4()
+	if ip == nil || !a.cidr.Contains(ip) {
+		return "", invalidService(svc, field.Invalid(path, ipStr,
+			fmt.Sprintf("failed to allocate IP %s: provided IP is not in the valid range. The range of valid IPs is %s", ipStr, a.cidr)))
+	}
+	key := clusterIPPrefix + ip.String()
+	ok, err := a.take(ctx, key, svc)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", invalidService(svc, field.Invalid(path, ipStr,
+			fmt.Sprintf("failed to allocate IP %s: provided IP is already allocated", ipStr)))
+	}
+	return key, nil
+}
+
+func (a *ServiceAllocator) allocatePort(ctx context.Context, svc *corev1.Service) (int32, string, error) {
+	start := rand.IntN(a.portSize)
+	for i := 0; i < a.portSize; i++ {
+		port := a.portBase + (start+i)%a.portSize
+		key := nodePortPrefix + strconv.Itoa(port)
+		ok, err := a.take(ctx, key, svc)
+		if err != nil {
+			return 0, "", err
+		}
+		if ok {
+			return int32(port), key, nil
+		}
+	}
+	return 0, "", apierrors.NewInternalError(errors.New("failed to allocate a nodePort: range is full"))
+}
+
+// release frees key if owner still holds it.
+func (a *ServiceAllocator) release(ctx context.Context, key, owner string) {
+	kv, err := a.store.Get(ctx, key)
+	if err != nil || string(kv.Value) != owner {
+		return
+	}
+	_, _ = a.store.Delete(ctx, key, kv.ModRevision)
+}
+
+func (a *ServiceAllocator) deleted(ctx context.Context, obj runtime.Object) {
+	svc := obj.(*corev1.Service)
+	ctx = context.WithoutCancel(ctx)
+	for _, ip := range svc.Spec.ClusterIPs {
+		if ip != corev1.ClusterIPNone {
+			a.release(ctx, clusterIPPrefix+ip, owner(svc))
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.NodePort != 0 {
+			a.release(ctx, nodePortPrefix+strconv.Itoa(int(p.NodePort)), owner(svc))
+		}
+	}
+}

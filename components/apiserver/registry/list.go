@@ -1,0 +1,222 @@
+package registry
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kubelab/kubelab/components/apiserver/storage"
+)
+
+// ListOptions select the objects of a list or watch.
+type ListOptions struct {
+	LabelSelector        labels.Selector
+	FieldSelector        fields.Selector
+	Limit                int64
+	Continue             string
+	ResourceVersion      string
+	ResourceVersionMatch metav1.ResourceVersionMatch
+}
+
+// matcher decides whether a stored object is selected.
+type matcher struct {
+	ns     string
+	labels labels.Selector
+	fields fields.Selector
+	store  *Store
+}
+
+func (s *Store) matcher(ns string, o ListOptions) (*matcher, error) {
+	m := &matcher{ns: ns, labels: o.LabelSelector, fields: o.FieldSelector, store: s}
+	if m.fields != nil && !m.fields.Empty() {
+		allowed := s.res.Strategy.SelectableFields(s.newStored())
+		for _, r := range m.fields.Requirements() {
+			if r.Field == "metadata.name" || r.Field == "metadata.namespace" {
+				continue
+			}
+			if _, ok := allowed[r.Field]; !ok {
+				return nil, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", r.Field))
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *matcher) trivial() bool {
+	return (m.labels == nil || m.labels.Empty()) && (m.fields == nil || m.fields.Empty())
+}
+
+func (m *matcher) matches(obj runtime.Object) bool {
+	om := MetaOf(obj)
+	if m.labels != nil && !m.labels.Empty() && !m.labels.Matches(labels.Set(om.GetLabels())) {
+		return false
+	}
+	if m.fields != nil && !m.fields.Empty() {
+		set := fields.Set{"metadata.name": om.GetName()}
+		if m.store.res.Namespaced {
+			set["metadata.namespace"] = om.GetNamespace()
+		}
+		for k, v := range m.store.res.Strategy.SelectableFields(obj) {
+			set[k] = v
+		}
+		if !m.fields.Matches(set) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) listPrefix(ns string) string {
+	if s.res.Namespaced && ns != "" {
+		return s.prefix + ns + "/"
+	}
+	return s.prefix
+}
+
+// continueToken is upstream's continue format.
+type continueToken struct {
+	APIVersion      string `json:"v"`
+	ResourceVersion int64  `json:"rv"`
+	StartKey        string `json:"start"`
+}
+
+func encodeContinue(rev int64, key, prefix string) string {
+	data, _ := json.Marshal(continueToken{APIVersion: "meta.k8s.io/v1", ResourceVersion: rev, StartKey: strings.TrimPrefix(key, prefix)})
+	return base64.RawURLEncoding.EncodeToString(data)
+}
+
+func decodeContinue(token, prefix string) (int64, string, error) {
+	data, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, "", apierrors.NewBadRequest(fmt.Sprintf("continue key is not valid: %v", err))
+	}
+	var c continueToken
+	if err := json.Unmarshal(data, &c); err != nil || c.APIVersion != "meta.k8s.io/v1" || c.ResourceVersion <= 0 {
+		return 0, "", apierrors.NewBadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+	}
+	if strings.Contains(c.StartKey, "..") || strings.HasPrefix(c.StartKey, "/") {
+		return 0, "", apierrors.NewBadRequest("continue key is not valid: invalid start key")
+	}
+	return c.ResourceVersion, prefix + c.StartKey, nil
+}
+
+// List returns the selected objects of namespace ns ("" for all) as the
+// served list type.
+func (s *Store) List(ctx context.Context, ns string, o ListOptions) (runtime.Object, error) {
+	match, err := s.matcher(ns, o)
+	if err != nil {
+		return nil, err
+	}
+	prefix := s.listPrefix(ns)
+	var rev int64
+	start := ""
+	exact := false
+	if o.Continue != "" {
+		if o.ResourceVersion != "" && o.ResourceVersion != "0" {
+			return nil, apierrors.NewBadRequest("specifying resource version is not allowed when using continue")
+		}
+		if rev, start, err = decodeContinue(o.Continue, prefix); err != nil {
+			return nil, err
+		}
+		exact = true
+	} else {
+		want, ok := parseRV(o.ResourceVersion)
+		if !ok {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", o.ResourceVersion))
+		}
+		if o.ResourceVersionMatch == metav1.ResourceVersionMatchExact {
+			if want == 0 {
+				return nil, apierrors.NewBadRequest("resourceVersionMatch=Exact requires a non-zero resourceVersion")
+			}
+			rev, exact = want, true
+		} else if o.ResourceVersionMatch != "" && o.ResourceVersionMatch != metav1.ResourceVersionMatchNotOlderThan {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("unsupported resourceVersionMatch %q", o.ResourceVersionMatch))
+		}
+	}
+	items, listRev, next, remaining, err := s.collect(ctx, prefix, start, rev, o.Limit, match)
+	if err != nil {
+		if errors.Is(err, storage.ErrCompacted) {
+			if o.Continue != "" {
+				return nil, apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+			}
+			return nil, apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
+		}
+		if errors.Is(err, storage.ErrFutureRevision) {
+			return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d", rev), 1)
+		}
+		return nil, s.storageErr(err, "")
+	}
+	if want, _ := parseRV(o.ResourceVersion); !exact && want > listRev {
+		return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", want, listRev), 1)
+	}
+	list := s.res.NewList()
+	served := make([]runtime.Object, 0, len(items))
+	for _, it := range items {
+		out, err := s.toServed(it)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		served = append(served, out)
+	}
+	if err := meta.SetList(list, served); err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	lm, _ := meta.ListAccessor(list)
+	lm.SetResourceVersion(rv(listRev))
+	if next != "" {
+		lm.SetContinue(encodeContinue(listRev, next, prefix))
+		if match.trivial() && remaining > 0 {
+			lm.SetRemainingItemCount(&remaining)
+		}
+	}
+	return list, nil
+}
+
+// collect reads matching objects under prefix from start at rev (0:
+// latest), at most limit (0: all). next is where a following page starts.
+func (s *Store) collect(ctx context.Context, prefix, start string, rev, limit int64, match *matcher) (items []runtime.Object, listRev int64, next string, remaining int64, err error) {
+	pageSize := limit
+	if pageSize <= 0 {
+		pageSize = 0
+	} else if !match.trivial() && pageSize < 500 {
+		pageSize = 500
+	}
+	for {
+		res, err := s.storage.List(ctx, prefix, storage.ListOptions{StartKey: start, Limit: pageSize, Revision: rev})
+		if err != nil {
+			return nil, 0, "", 0, err
+		}
+		rev = res.Revision
+		for i, kv := range res.KVs {
+			obj, err := s.decode(kv.Value, kv.ModRevision)
+			if err != nil {
+				return nil, 0, "", 0, err
+			}
+			if !match.matches(obj) {
+				continue
+			}
+			items = append(items, obj)
+			if limit > 0 && int64(len(items)) == limit {
+				if i < len(res.KVs)-1 || res.More {
+					left := res.Remaining + int64(len(res.KVs)-1-i)
+					return items, rev, kv.Key + "\x00", left, nil
+				}
+				return items, rev, "", 0, nil
+			}
+		}
+		if !res.More {
+			return items, rev, "", 0, nil
+		}
+		start = res.NextKey
+	}
+}

@@ -1,0 +1,112 @@
+// Package local runs a whole kubelab control plane in one process on the
+// host: embedded etcd and the API server (the scheduler, controllers and
+// hollow nodes join it as they are built), with certificates and a
+// kubeconfig in a data directory.
+package local
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/kubelab/kubelab/components/apiserver/app"
+	"github.com/kubelab/kubelab/components/internal/kubeconfig"
+	"github.com/kubelab/kubelab/components/internal/pki"
+)
+
+// ContextName is the kubeconfig context `kubelab local` writes.
+const ContextName = "kubelab-local"
+
+// Options configure a local control plane.
+type Options struct {
+	// DataDir holds etcd data, certificates and the kubeconfig.
+	DataDir string
+	// Kubeconfig is where to write the kubeconfig (default DataDir/kubeconfig).
+	Kubeconfig string
+	// Address and Port the API server listens on (Port 0 picks a free one).
+	Address string
+	Port    int
+	// UnsafeNoFsync trades etcd durability for speed (tests only).
+	UnsafeNoFsync bool
+	// Out receives the ready line.
+	Out io.Writer
+}
+
+// Cluster is a running local control plane.
+type Cluster struct {
+	APIServer  *app.APIServer
+	Kubeconfig string
+	// Server is the API server URL.
+	Server string
+}
+
+// Start prepares the control plane: certificates, etcd and a bound API
+// server listener. Run serves it.
+func Start(ctx context.Context, o Options) (*Cluster, error) {
+	if o.DataDir == "" {
+		return nil, fmt.Errorf("a data directory is required")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if o.Address == "" {
+		o.Address = "127.0.0.1"
+	}
+	if o.Kubeconfig == "" {
+		o.Kubeconfig = filepath.Join(o.DataDir, "kubeconfig")
+	}
+	pkiDir := filepath.Join(o.DataDir, "pki")
+	ca, err := pki.LoadOrCreateCA(pkiDir, "kubelab-ca")
+	if err != nil {
+		return nil, err
+	}
+	adminCert, adminKey, err := ca.LoadOrIssueClient(pkiDir, "admin", "kubernetes-admin", []string{"system:masters"})
+	if err != nil {
+		return nil, err
+	}
+	opts := app.NewOptions()
+	opts.BindAddress = o.Address
+	opts.SecurePort = o.Port
+	opts.AdvertiseAddress = o.Address
+	opts.DataDir = o.DataDir
+	opts.EtcdUnsafeNoFsync = o.UnsafeNoFsync
+	api, err := app.New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	port := api.Addr().(*net.TCPAddr).Port
+	server := "https://" + net.JoinHostPort(o.Address, strconv.Itoa(port))
+	certPEM, err := os.ReadFile(adminCert)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(adminKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := kubeconfig.Write(o.Kubeconfig, kubeconfig.Cluster{
+		Context: ContextName, Server: server, CAData: ca.CertPEM, ClientCertData: certPEM, ClientKeyData: keyPEM,
+	}); err != nil {
+		return nil, err
+	}
+	return &Cluster{APIServer: api, Kubeconfig: o.Kubeconfig, Server: server}, nil
+}
+
+// Run serves until ctx is done, printing the ready line to out once serving.
+func (c *Cluster) Run(ctx context.Context, out io.Writer) error {
+	errc := make(chan error, 1)
+	go func() { errc <- c.APIServer.Run(ctx) }()
+	select {
+	case <-c.APIServer.Ready():
+		if out != nil {
+			fmt.Fprintf(out, "kubelab local is ready at %s; kubeconfig: %s (export KUBECONFIG=%s)\n", c.Server, c.Kubeconfig, c.Kubeconfig)
+		}
+	case err := <-errc:
+		return err
+	}
+	return <-errc
+}
