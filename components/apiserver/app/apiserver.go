@@ -340,8 +340,13 @@ func (s *APIServer) bootstrap(ctx context.Context, alloc *core.ServiceAllocator)
 	}
 	port := s.Addr().(*net.TCPAddr).Port
 	svc.Spec.Ports[0].TargetPort.IntVal = int32(port)
-	if _, err := s.stores["/v1, Resource=services"].Create(ctx, metav1.NamespaceDefault, svc, wo); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create the kubernetes service: %w", err)
+	services := s.stores["/v1, Resource=services"]
+	if _, err := services.Get(ctx, metav1.NamespaceDefault, "kubernetes"); apierrors.IsNotFound(err) {
+		if _, err := services.Create(ctx, metav1.NamespaceDefault, svc, wo); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create the kubernetes service: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("read the kubernetes service: %w", err)
 	}
 	// Endpoints may not point at loopback (upstream validation), so a
 	// server advertised on 127.0.0.1 (kubelab local) has none.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 )
@@ -27,12 +28,17 @@ const (
 var (
 	jsonStrict = kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, kjson.SerializerOptions{Strict: true})
 	yamlStrict = kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, kjson.SerializerOptions{Yaml: true, Strict: true})
+	protoCodec = protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
 )
+
+// ContentTypeProtobuf is the Kubernetes protobuf media type.
+const ContentTypeProtobuf = "application/vnd.kubernetes.protobuf"
 
 // bodyDecoder decodes request bodies of one request: its content type and
 // field validation level.
 type bodyDecoder struct {
 	yaml       bool
+	proto      bool
 	validation string
 	warnings   *[]string
 }
@@ -51,6 +57,8 @@ func newBodyDecoder(r *http.Request, validation string, warnings *[]string) (*bo
 	case "application/json", "*/*":
 	case "application/yaml":
 		d.yaml = true
+	case ContentTypeProtobuf:
+		d.proto = true
 	default:
 		return nil, unsupportedMediaType(ct)
 	}
@@ -67,9 +75,12 @@ func (d *bodyDecoder) decode(data []byte, gvk schema.GroupVersionKind, into runt
 	if len(bytes.TrimSpace(data)) == 0 {
 		return apierrors.NewBadRequest("the request body is empty")
 	}
-	ser := jsonStrict
+	var ser runtime.Decoder = jsonStrict
 	if d.yaml {
 		ser = yamlStrict
+	}
+	if d.proto {
+		ser = protoCodec
 	}
 	_, got, err := ser.Decode(data, &gvk, into)
 	if err != nil {

@@ -1,6 +1,7 @@
 package endpoints
 
 import (
+	"bytes"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -25,14 +26,18 @@ const (
 
 // output is the negotiated response format.
 type output struct {
-	yaml bool
-	form form
+	yaml  bool
+	proto bool
+	form  form
 	// tableVersion is v1 or v1beta1 of meta.k8s.io for tables.
 	tableVersion string
 }
 
 // negotiate picks the first media type of the Accept header we can produce.
-func negotiate(r *http.Request) (output, error) {
+func negotiate(r *http.Request) (output, error) { return negotiateFor(r, true) }
+
+// negotiateFor negotiates, with protobuf allowed or not (watch streams are JSON).
+func negotiateFor(r *http.Request, allowProto bool) (output, error) {
 	accept := r.Header.Get("Accept")
 	if strings.TrimSpace(accept) == "" {
 		return output{}, nil
@@ -47,6 +52,11 @@ func negotiate(r *http.Request) (output, error) {
 		case "application/json", "application/*", "*/*", "application/json;stream=watch":
 		case "application/yaml":
 			o.yaml = true
+		case ContentTypeProtobuf:
+			if !allowProto || params["as"] != "" {
+				continue
+			}
+			o.proto = true
 		default:
 			continue
 		}
@@ -66,6 +76,9 @@ func negotiate(r *http.Request) (output, error) {
 }
 
 func (o output) contentType() string {
+	if o.proto {
+		return ContentTypeProtobuf
+	}
 	if o.yaml {
 		return "application/yaml"
 	}
@@ -76,7 +89,11 @@ func (o output) contentType() string {
 func (o output) write(w http.ResponseWriter, r *http.Request, code int, v interface{}, warnings []string) {
 	var data []byte
 	var err error
-	if o.yaml {
+	if obj, ok := v.(runtime.Object); ok && o.proto {
+		var buf bytes.Buffer
+		err = protoCodec.Encode(obj, &buf)
+		data = buf.Bytes()
+	} else if o.yaml {
 		data, err = yaml.Marshal(v)
 	} else {
 		data, err = encodeJSON(v)

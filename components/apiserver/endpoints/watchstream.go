@@ -26,7 +26,7 @@ type watchEvent struct {
 }
 
 func (rq *request) watch() {
-	out, err := negotiate(rq.r)
+	out, err := negotiateFor(rq.r, false)
 	if err != nil {
 		rq.fail(err)
 		return

@@ -41,7 +41,9 @@ func TestValidateReplicationController(t *testing.T) {
 		{name: "negative replicas", mutate: func(rc *corev1.ReplicationController) { rc.Spec.Replicas = ptr.To[int32](-1) },
 			want: []want{isInvalid("spec.replicas")}},
 		{name: "no template", mutate: func(rc *corev1.ReplicationController) { rc.Spec.Template = nil }, want: []want{isRequired("spec.template")}},
-		{name: "restart never", mutate: func(rc *corev1.ReplicationController) { rc.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever },
+		{name: "restart never", mutate: func(rc *corev1.ReplicationController) {
+			rc.Spec.Template.Spec.RestartPolicy = corev1.RestartPolicyNever
+		},
 			want: []want{isNotSupported("spec.template.spec.restartPolicy")}},
 		{name: "bad template container", mutate: func(rc *corev1.ReplicationController) { rc.Spec.Template.Spec.Containers[0].Name = "" },
 			want: []want{isRequired("spec.template.spec.containers[0].name")}},
@@ -85,7 +87,9 @@ func TestValidateDeployment(t *testing.T) {
 		{name: "surge and unavailable zero", mutate: func(d *appsv1.Deployment) {
 			d.Spec.Strategy.RollingUpdate.MaxSurge, d.Spec.Strategy.RollingUpdate.MaxUnavailable = &zero, &zero
 		}, want: []want{isInvalid("spec.strategy.rollingUpdate.maxUnavailable")}, msg: "may not be 0 when `maxSurge` is 0"},
-		{name: "unavailable above 100%", mutate: func(d *appsv1.Deployment) { d.Spec.Strategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromString("150%")) },
+		{name: "unavailable above 100%", mutate: func(d *appsv1.Deployment) {
+			d.Spec.Strategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromString("150%"))
+		},
 			want: []want{isInvalid("spec.strategy.rollingUpdate.maxUnavailable")}},
 		{name: "bad percentage", mutate: func(d *appsv1.Deployment) { d.Spec.Strategy.RollingUpdate.MaxSurge = ptr.To(intstr.FromString("x%")) },
 			want: []want{isInvalid("spec.strategy.rollingUpdate.maxSurge")}},
@@ -183,9 +187,13 @@ func TestValidateDaemonSet(t *testing.T) {
 			want: []want{isInvalid("spec.template.metadata.labels")}},
 		{name: "empty selector", mutate: func(ds *appsv1.DaemonSet) { ds.Spec.Selector = &metav1.LabelSelector{} },
 			want: []want{isInvalid("spec.selector")}},
-		{name: "surge and unavailable", mutate: func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge = ptr.To(intstr.FromInt32(1)) },
+		{name: "surge and unavailable", mutate: func(ds *appsv1.DaemonSet) {
+			ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge = ptr.To(intstr.FromInt32(1))
+		},
 			want: []want{isInvalid("spec.updateStrategy.rollingUpdate.maxSurge")}},
-		{name: "neither surge nor unavailable", mutate: func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromInt32(0)) },
+		{name: "neither surge nor unavailable", mutate: func(ds *appsv1.DaemonSet) {
+			ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromInt32(0))
+		},
 			want: []want{isRequired("spec.updateStrategy.rollingUpdate.maxUnavailable")}},
 		{name: "bad strategy", mutate: func(ds *appsv1.DaemonSet) { ds.Spec.UpdateStrategy.Type = "Sometimes" },
 			want: []want{isNotSupported("spec.updateStrategy")}},

@@ -72,7 +72,10 @@ func TestValidateService(t *testing.T) {
 			want: []want{isInvalid("spec.clusterIPs[0]")}},
 		{name: "clusterIPs out of sync", mutate: func(s *corev1.Service) { s.Spec.ClusterIPs = []string{"10.96.0.11"} },
 			want: []want{isInvalid("spec.clusterIPs")}},
-		{name: "headless node port", pre: func(s *corev1.Service) { s.Spec.Type = corev1.ServiceTypeNodePort; s.Spec.ClusterIP = corev1.ClusterIPNone },
+		{name: "headless node port", pre: func(s *corev1.Service) {
+			s.Spec.Type = corev1.ServiceTypeNodePort
+			s.Spec.ClusterIP = corev1.ClusterIPNone
+		},
 			want: []want{isInvalid("spec.clusterIPs[0]")}},
 		{name: "bad selector", mutate: func(s *corev1.Service) { s.Spec.Selector["app"] = "a b" }, want: []want{isInvalid("spec.selector")}},
 		{name: "bad session affinity", mutate: func(s *corev1.Service) { s.Spec.SessionAffinity = "Cookie" },
