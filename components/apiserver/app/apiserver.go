@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubelab/kubelab/components/apiserver/authn"
 	"github.com/kubelab/kubelab/components/apiserver/authz"
@@ -361,4 +361,3 @@ func (s *APIServer) bootstrap(ctx context.Context, alloc *core.ServiceAllocator)
 	}
 	return nil
 }
-

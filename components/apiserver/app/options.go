@@ -24,9 +24,9 @@ type Options struct {
 	TokenAuthFile                         string
 
 	// EtcdServers lists external etcd endpoints; empty embeds etcd in DataDir.
-	EtcdServers                          []string
+	EtcdServers                           []string
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
-	DataDir                              string
+	DataDir                               string
 	// EtcdUnsafeNoFsync disables fsync in the embedded etcd (tests only).
 	EtcdUnsafeNoFsync bool
 	// CompactionInterval is how often etcd history is compacted.
