@@ -24,8 +24,8 @@ func Resources() []*registry.Resource {
 			PendingFinalizers: func(o runtime.Object) bool { return len(o.(*corev1.Namespace).Spec.Finalizers) > 0 },
 			PrepareForDelete:  func(o runtime.Object) { o.(*corev1.Namespace).Status.Phase = corev1.NamespaceTerminating },
 			Strategy: registry.Typed[*corev1.Namespace]{
-				PrepareCreate: prepareNamespace,
-				Check:         validation.ValidateNamespace, CheckUpdate: validation.ValidateNamespaceUpdate,
+				PrepareCreate: prepareNamespace, Defaults: defaults.Namespace,
+				Check: validation.ValidateNamespace, CheckUpdate: validation.ValidateNamespaceUpdate,
 				Columns: printers.NamespaceColumns, Row: printers.NamespaceRow, Fields: printers.NamespaceFields,
 			},
 		},
@@ -56,7 +56,7 @@ func Resources() []*registry.Resource {
 			New: func() runtime.Object { return &corev1.Service{} }, NewList: func() runtime.Object { return &corev1.ServiceList{} },
 			HasStatus: true, AllowCreateOnUpdate: true,
 			Strategy: registry.Typed[*corev1.Service]{
-				PrepareUpdate: prepareServiceUpdate,
+				PrepareUpdate: defaults.PrepareServiceUpdate,
 				Defaults:      defaults.Service,
 				Check:         validation.ValidateService, CheckUpdate: validation.ValidateServiceUpdate,
 				Columns: printers.ServiceColumns, Row: printers.ServiceRow, Fields: printers.ServiceFields,
@@ -76,7 +76,8 @@ func Resources() []*registry.Resource {
 			GroupVersion: gv, Name: "configmaps", SingularName: "configmap", Kind: "ConfigMap", Namespaced: true, ShortNames: []string{"cm"},
 			New: func() runtime.Object { return &corev1.ConfigMap{} }, NewList: func() runtime.Object { return &corev1.ConfigMapList{} },
 			Strategy: registry.Typed[*corev1.ConfigMap]{
-				Check: validation.ValidateConfigMap, CheckUpdate: validation.ValidateConfigMapUpdate,
+				Defaults: defaults.ConfigMap,
+				Check:    validation.ValidateConfigMap, CheckUpdate: validation.ValidateConfigMapUpdate,
 				Columns: printers.ConfigMapColumns, Row: printers.ConfigMapRow,
 			},
 		},
@@ -143,24 +144,6 @@ func hasFinalizer(fs []corev1.FinalizerName, f corev1.FinalizerName) bool {
 		}
 	}
 	return false
-}
-
-// prepareServiceUpdate keeps allocated values an update leaves out, as
-// upstream does, so that a replace without clusterIP or nodePorts works.
-func prepareServiceUpdate(svc, old *corev1.Service) {
-	if svc.Spec.ClusterIP == "" && svc.Spec.Type != corev1.ServiceTypeExternalName {
-		svc.Spec.ClusterIP = old.Spec.ClusterIP
-		if len(svc.Spec.ClusterIPs) == 0 {
-			svc.Spec.ClusterIPs = old.Spec.ClusterIPs
-		}
-	}
-	if svc.Spec.Type == old.Spec.Type {
-		for i := range svc.Spec.Ports {
-			if svc.Spec.Ports[i].NodePort == 0 {
-				svc.Spec.Ports[i].NodePort = oldNodePort(old, &svc.Spec.Ports[i])
-			}
-		}
-	}
 }
 
 // podGracePeriod is upstream's CheckGracefulDelete for pods: the requested
