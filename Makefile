@@ -1,0 +1,42 @@
+# kubelab — thin targets; scripts live in hack/. `make help` lists them.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin
+BINARIES := kubelab kube-apiserver
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the binaries into bin/.
+	@mkdir -p $(BIN)
+	@for b in $(BINARIES); do $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/$$b ./cmd/$$b || exit 1; done
+
+.PHONY: lab
+lab: build ## Start a lab control plane (kubelab local) in the foreground; Ctrl-C stops it.
+	$(BIN)/kubelab local
+
+.PHONY: test
+test: ## Run gofmt/vet checks, unit, integration and kubectl tests.
+	hack/verify.sh
+	$(GO) test -count=1 ./...
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 20s).
+	hack/fuzz.sh
+
+.PHONY: bench-api
+bench-api: ## Benchmark the API server against its own etcd (prints a table).
+	$(GO) run ./hack/bench/api
+
+.PHONY: openapi
+openapi: ## Regenerate the OpenAPI definitions from k8s.io/api.
+	hack/update-openapi.sh
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf $(BIN) _output _artifacts
