@@ -253,6 +253,10 @@ func (s *APIServer) Addr() net.Addr { return s.server.Addr() }
 // Ready is closed once the server serves requests.
 func (s *APIServer) Ready() <-chan struct{} { return s.ready }
 
+// EtcdClient returns the etcd client the server stores objects through
+// (the embedded one or an external cluster's), for benchmarks and tests.
+func (s *APIServer) EtcdClient() *clientv3.Client { return s.client }
+
 // Store returns the registry store of a resource ("pods", "deployments.apps" ...), for tests.
 func (s *APIServer) Store(gvr string) *registry.Store { return s.stores[gvr] }
 

@@ -26,15 +26,23 @@ type ControlPlane struct {
 	Config *rest.Config
 	Client kubernetes.Interface
 
-	cancel context.CancelFunc
-	done   chan error
+	configure func(*local.Options)
+	cancel    context.CancelFunc
+	done      chan error
 }
 
 // Start starts a control plane on a free port with data in a temporary
 // directory and stops it when the test ends.
 func Start(t testing.TB) *ControlPlane {
 	t.Helper()
-	cp := &ControlPlane{t: t, DataDir: t.TempDir()}
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with the local options adjusted by configure (for
+// example a tiny in-flight limit); it is applied on every (re)start.
+func StartWith(t testing.TB, configure func(*local.Options)) *ControlPlane {
+	t.Helper()
+	cp := &ControlPlane{t: t, DataDir: t.TempDir(), configure: configure}
 	cp.start()
 	t.Cleanup(cp.Stop)
 	return cp
@@ -44,7 +52,11 @@ func (cp *ControlPlane) start() {
 	t := cp.t
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := local.Start(ctx, local.Options{DataDir: cp.DataDir, Port: 0, UnsafeNoFsync: os.Getenv("KUBELAB_TEST_FSYNC") == ""})
+	opts := local.Options{DataDir: cp.DataDir, Port: 0, UnsafeNoFsync: os.Getenv("KUBELAB_TEST_FSYNC") == ""}
+	if cp.configure != nil {
+		cp.configure(&opts)
+	}
+	c, err := local.Start(ctx, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("start control plane: %v", err)

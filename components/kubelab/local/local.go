@@ -32,6 +32,9 @@ type Options struct {
 	Port    int
 	// UnsafeNoFsync trades etcd durability for speed (tests only).
 	UnsafeNoFsync bool
+	// MaxRequestsInFlight and MaxMutatingRequestsInFlight override the API
+	// server's in-flight limits when positive.
+	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
 	// Out receives the ready line.
 	Out io.Writer
 }
@@ -74,6 +77,12 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	opts.AdvertiseAddress = o.Address
 	opts.DataDir = o.DataDir
 	opts.EtcdUnsafeNoFsync = o.UnsafeNoFsync
+	if o.MaxRequestsInFlight > 0 {
+		opts.MaxRequestsInFlight = o.MaxRequestsInFlight
+	}
+	if o.MaxMutatingRequestsInFlight > 0 {
+		opts.MaxMutatingRequestsInFlight = o.MaxMutatingRequestsInFlight
+	}
 	api, err := app.New(ctx, opts)
 	if err != nil {
 		return nil, err
