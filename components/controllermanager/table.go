@@ -1,0 +1,13 @@
+package controllermanager
+
+import (
+	"github.com/kubelab/kubelab/components/controllers"
+	"github.com/kubelab/kubelab/components/controllers/namespace"
+	"github.com/kubelab/kubelab/components/controllers/serviceaccount"
+)
+
+// table maps --controllers names to constructors.
+var table = map[string]controllers.InitFunc{
+	"namespace":      namespace.New,
+	"serviceaccount": serviceaccount.New,
+}
