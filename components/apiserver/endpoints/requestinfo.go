@@ -88,19 +88,10 @@ func ParseRequestInfo(r *http.Request) *RequestInfo {
 	}
 	if len(parts) >= 2 && parts[0] == "namespaces" {
 		info.Namespace = parts[1]
-		if len(parts) > 2 {
+		// /namespaces/{name}/{status|finalize} are subresources of the
+		// namespace itself; anything else after the name is a resource in it.
+		if len(parts) > 2 && parts[2] != "status" && parts[2] != "finalize" {
 			parts = parts[2:]
-		} else {
-			// /namespaces/{name}: the namespace object itself.
-			parts = parts[:1:1]
-			info.Name = info.Namespace
-			info.Parts = []string{"namespaces", info.Name}
-			info.Resource = "namespaces"
-			info.Namespace = ""
-			if watchPath {
-				info.Verb = "watch"
-			}
-			return info
 		}
 	}
 	info.Parts = parts
