@@ -190,6 +190,67 @@ func PrepareServiceUpdate(s, old *corev1.Service) {
 	if needsHealthCheck(old) && needsHealthCheck(s) && spec.HealthCheckNodePort == 0 {
 		spec.HealthCheckNodePort = oldSpec.HealthCheckNodePort
 	}
+	dropTypeDependentFields(s, old)
+}
+
+// dropTypeDependentFields is upstream's: when an update switches a service
+// to a type that no longer uses a field the server may have filled in, and
+// the client left that field as it was, the field is cleared (so that
+// NodePort -> ClusterIP does not fail validation on externalTrafficPolicy).
+func dropTypeDependentFields(s, old *corev1.Service) {
+	spec, oldSpec := &s.Spec, &old.Spec
+	if needsClusterIP(old) && !needsClusterIP(s) {
+		if spec.ClusterIP == oldSpec.ClusterIP && slices.Equal(spec.ClusterIPs, oldSpec.ClusterIPs) {
+			spec.ClusterIP, spec.ClusterIPs = "", nil
+		}
+		if slices.Equal(spec.IPFamilies, oldSpec.IPFamilies) {
+			spec.IPFamilies = nil
+		}
+		if equalPtr(spec.IPFamilyPolicy, oldSpec.IPFamilyPolicy) {
+			spec.IPFamilyPolicy = nil
+		}
+	}
+	if needsNodePort(old) && !needsNodePort(s) && sameNodePorts(s, old) {
+		for i := range spec.Ports {
+			spec.Ports[i].NodePort = 0
+		}
+	}
+	if needsHealthCheck(old) && !needsHealthCheck(s) && spec.HealthCheckNodePort == oldSpec.HealthCheckNodePort {
+		spec.HealthCheckNodePort = 0
+	}
+	if spec.Type != corev1.ServiceTypeLoadBalancer {
+		if equalPtr(spec.AllocateLoadBalancerNodePorts, oldSpec.AllocateLoadBalancerNodePorts) {
+			spec.AllocateLoadBalancerNodePorts = nil
+		}
+		if equalPtr(spec.LoadBalancerClass, oldSpec.LoadBalancerClass) {
+			spec.LoadBalancerClass = nil
+		}
+		s.Status.LoadBalancer = corev1.LoadBalancerStatus{}
+	}
+	if ExternallyAccessible(old) && !ExternallyAccessible(s) && spec.ExternalTrafficPolicy == oldSpec.ExternalTrafficPolicy {
+		spec.ExternalTrafficPolicy = ""
+	}
+}
+
+// sameNodePorts reports whether s adds no node port old did not have
+// (ports may be added, removed or changed otherwise), as upstream decides.
+func sameNodePorts(s, old *corev1.Service) bool {
+	had := map[int32]bool{}
+	for _, p := range old.Spec.Ports {
+		if p.NodePort != 0 {
+			had[p.NodePort] = true
+		}
+	}
+	for _, p := range s.Spec.Ports {
+		if p.NodePort != 0 && !had[p.NodePort] {
+			return false
+		}
+	}
+	return true
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
 
 func needsClusterIP(s *corev1.Service) bool {

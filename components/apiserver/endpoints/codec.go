@@ -137,8 +137,15 @@ func readBody(r *http.Request) ([]byte, error) {
 	return data, nil
 }
 
-// decodeJSONOrYAML decodes a small options object (DeleteOptions, Binding).
-func decodeJSONOrYAML(data []byte, into interface{}) error {
+// decodeOptions decodes a small options object (DeleteOptions) sent as
+// contentType: protobuf, as client-go's typed clients send it, or JSON/YAML.
+func decodeOptions(contentType string, data []byte, into runtime.Object) error {
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt == ContentTypeProtobuf {
+		if _, _, err := protoCodec.Decode(data, nil, into); err != nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("the object provided is unrecognized or malformed: %v", err))
+		}
+		return nil
+	}
 	if err := yaml.Unmarshal(data, into); err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("the object provided is unrecognized or malformed: %v", err))
 	}

@@ -106,11 +106,11 @@ func managerFromUserAgent(ua string) string {
 	return ua
 }
 
-// deleteOptions merges DeleteOptions from the body and the query.
-func deleteOptions(q url.Values, body []byte) (*metav1.DeleteOptions, error) {
+// deleteOptions merges DeleteOptions from the body (of contentType) and the query.
+func deleteOptions(q url.Values, contentType string, body []byte) (*metav1.DeleteOptions, error) {
 	o := &metav1.DeleteOptions{}
 	if len(body) > 0 {
-		if err := decodeJSONOrYAML(body, o); err != nil {
+		if err := decodeOptions(contentType, body, o); err != nil {
 			return nil, err
 		}
 	}

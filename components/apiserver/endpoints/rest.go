@@ -286,7 +286,7 @@ func (rq *request) delete() {
 		rq.fail(err)
 		return
 	}
-	opts, err := deleteOptions(rq.r.URL.Query(), data)
+	opts, err := deleteOptions(rq.r.URL.Query(), rq.r.Header.Get("Content-Type"), data)
 	if err != nil {
 		rq.fail(err)
 		return
@@ -310,7 +310,7 @@ func (rq *request) deleteCollection() {
 		rq.fail(err)
 		return
 	}
-	opts, err := deleteOptions(q, data)
+	opts, err := deleteOptions(q, rq.r.Header.Get("Content-Type"), data)
 	if err != nil {
 		rq.fail(err)
 		return

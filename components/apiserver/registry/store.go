@@ -27,6 +27,9 @@ type Hooks struct {
 	// validation and before the write. It may allocate resources (service
 	// IPs) and returns undo, called if the write does not happen.
 	Admit func(ctx context.Context, obj, old runtime.Object, dryRun bool) (undo func(), err error)
+	// Updated runs after an update of old to obj was stored (it may free
+	// what old held and obj no longer does).
+	Updated func(ctx context.Context, obj, old runtime.Object)
 	// Deleted runs after an object was removed from storage.
 	Deleted func(ctx context.Context, obj runtime.Object)
 }

@@ -147,6 +147,9 @@ func (s *Store) write(ctx context.Context, key string, obj, existing runtime.Obj
 		return nil, s.writeErr(err, em.GetName())
 	}
 	m.SetResourceVersion(rv(rev))
+	if s.hooks.Updated != nil {
+		s.hooks.Updated(ctx, obj, existing)
+	}
 	return s.toServed(obj)
 }
 

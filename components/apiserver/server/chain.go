@@ -38,6 +38,9 @@ type requestState struct {
 	// request passed it (anonymous access to a public path included).
 	user          *authn.User
 	authenticated bool
+	// abortCode is the status to record for a response the chain
+	// aborted after it had begun (the client got a cut-off response).
+	abortCode int
 }
 
 type stateKey struct{}

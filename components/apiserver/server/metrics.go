@@ -100,8 +100,11 @@ func (s *Server) withMetricsAndLog(next http.Handler) http.Handler {
 		completed := false
 		defer func() {
 			code := rec.code()
-			if !completed && !rec.wroteHeader() {
+			if !completed { // a panic, or an abort after the response began
 				code = http.StatusInternalServerError
+				if st.abortCode != 0 {
+					code = st.abortCode
+				}
 			}
 			elapsed := time.Since(st.start)
 			labels := s.requestLabels(r, st, code)

@@ -50,6 +50,8 @@ type Server struct {
 	// requests counts in-flight requests that are not long-running, so
 	// shutdown can wait for them before it ends watches.
 	requests requestTracker
+	// conns follows connection states, for shutdown.
+	conns connTracker
 	// stopping is cancelled when shutdown ends long-running requests.
 	stopping    context.Context
 	endLongRuns context.CancelFunc
@@ -175,6 +177,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		MaxHeaderBytes:    1 << 20,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: 250},
 		ErrorLog:          log.New(serverErrorLog{s.log}, "", 0),
+		ConnState:         s.conns.track,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.ServeTLS(l, "", "") }()
@@ -201,7 +204,7 @@ func (s *Server) shutdown(srv *http.Server, served <-chan error) error {
 	drainErr := s.requests.wait(ctx)
 	running := s.requests.count()
 	s.endLongRuns()
-	err := <-closed
+	err := s.awaitShutdown(closed)
 	if err != nil {
 		_ = srv.Close() // cut the connections still open
 	}
@@ -216,6 +219,58 @@ func (s *Server) shutdown(srv *http.Server, served <-chan error) error {
 	}
 	s.log.Info("shut down")
 	return nil
+}
+
+// awaitShutdown waits for srv.Shutdown to report on closed. Meanwhile it
+// closes idle connections every 100ms: net/http sends HTTP/2's GOAWAY only
+// to connections that existed when Shutdown began, so one accepted just
+// before it would otherwise stay open until the shutdown timeout.
+func (s *Server) awaitShutdown(closed <-chan error) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-closed:
+			return err
+		case <-tick.C:
+			s.conns.closeIdle()
+		}
+	}
+}
+
+// connTracker follows the state of the server's connections (set as
+// http.Server.ConnState; HTTP/2 connections report Active and Idle by
+// their open streams).
+type connTracker struct {
+	mu    sync.Mutex
+	state map[net.Conn]http.ConnState
+}
+
+// track records that c entered state.
+func (t *connTracker) track(c net.Conn, state http.ConnState) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch state {
+	case http.StateClosed, http.StateHijacked:
+		delete(t.state, c)
+	default:
+		if t.state == nil {
+			t.state = map[net.Conn]http.ConnState{}
+		}
+		t.state[c] = state
+	}
+}
+
+// closeIdle closes the connections without a request in flight.
+func (t *connTracker) closeIdle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c, state := range t.state {
+		if state == http.StateIdle {
+			_ = c.Close()
+			delete(t.state, c)
+		}
+	}
 }
 
 // requestTracker counts in-flight requests and lets shutdown wait for none.

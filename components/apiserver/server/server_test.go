@@ -44,9 +44,9 @@ func TestServeTLS(t *testing.T) {
 		token        string
 		method, path string
 		wantCode     int
-		wantBody     string               // prefix of a non-Status body
-		wantReason   metav1.StatusReason  // for a Status body
-		wantMessage  string               // for a Status body
+		wantBody     string              // prefix of a non-Status body
+		wantReason   metav1.StatusReason // for a Status body
+		wantMessage  string              // for a Status body
 	}{
 		{name: "anonymous api", client: anonymous, method: "GET", path: "/api",
 			wantCode: 401, wantReason: metav1.StatusReasonUnauthorized, wantMessage: "Unauthorized"},

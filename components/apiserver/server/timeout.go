@@ -57,6 +57,7 @@ func (s *Server) withTimeout(next http.Handler) http.Handler {
 			case <-done: // finished just in time
 			default:
 				if !tw.timeout(r) {
+					stateFrom(r.Context()).abortCode = http.StatusGatewayTimeout
 					panic(http.ErrAbortHandler)
 				}
 				return

@@ -69,7 +69,6 @@ func TestClaim(t *testing.T) {
 	}
 }
 
-
 func TestExpectations(t *testing.T) {
 	e := NewExpectations()
 	if !e.Satisfied("k") {

@@ -64,7 +64,7 @@ func main() {
 	flag.IntVar(&c.watchWrites, "watch-writes", 500, "pod creates whose events the watchers receive")
 	flag.Float64Var(&c.watchRate, "watch-rate", 100, "pace of the watch phase's writes per second (0: as fast as -clients writers go)")
 	flag.IntVar(&c.valueSize, "etcd-value-size", 1024, "bytes per value of the raw etcd put phase")
-	flag.BoolVar(&c.protobuf, "protobuf", false, "clients send and accept protobuf (client-go's default is JSON)")
+	flag.BoolVar(&c.protobuf, "protobuf", false, "clients also send protobuf bodies (client-go's default: JSON bodies, protobuf responses)")
 	flag.BoolVar(&c.sharedTransport, "shared-transport", false, "all clients share one transport (one HTTP/2 connection) instead of one each")
 	flag.StringVar(&c.phases, "phases", strings.Join(allPhases, ","), "comma-separated phases to run")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases to this file")

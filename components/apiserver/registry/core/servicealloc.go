@@ -65,7 +65,7 @@ func (a *ServiceAllocator) ipAt(offset int64) net.IP {
 
 // Hooks returns the service registry hooks that allocate and release.
 func (a *ServiceAllocator) Hooks() registry.Hooks {
-	return registry.Hooks{Admit: a.admit, Deleted: a.deleted}
+	return registry.Hooks{Admit: a.admit, Updated: a.updated, Deleted: a.deleted}
 }
 
 func owner(svc *corev1.Service) string { return string(svc.UID) }
@@ -247,16 +247,37 @@ func (a *ServiceAllocator) release(ctx context.Context, key, owner string) {
 }
 
 func (a *ServiceAllocator) deleted(ctx context.Context, obj runtime.Object) {
-	svc := obj.(*corev1.Service)
+	a.releaseUnused(ctx, obj.(*corev1.Service), nil)
+}
+
+// updated frees what an update stopped using: node ports of a service that
+// is no longer NodePort or LoadBalancer, cluster IPs of one that became
+// ExternalName.
+func (a *ServiceAllocator) updated(ctx context.Context, obj, old runtime.Object) {
+	a.releaseUnused(ctx, old.(*corev1.Service), obj.(*corev1.Service))
+}
+
+// releaseUnused releases old's cluster IPs and node ports that cur (nil
+// once deleted) does not use.
+func (a *ServiceAllocator) releaseUnused(ctx context.Context, old, cur *corev1.Service) {
 	ctx = context.WithoutCancel(ctx)
-	for _, ip := range svc.Spec.ClusterIPs {
-		if ip != corev1.ClusterIPNone {
-			a.release(ctx, clusterIPPrefix+ip, owner(svc))
+	inUse := map[string]bool{}
+	if cur != nil {
+		for _, ip := range cur.Spec.ClusterIPs {
+			inUse[clusterIPPrefix+ip] = true
+		}
+		for _, p := range cur.Spec.Ports {
+			inUse[nodePortPrefix+strconv.Itoa(int(p.NodePort))] = true
 		}
 	}
-	for _, p := range svc.Spec.Ports {
-		if p.NodePort != 0 {
-			a.release(ctx, nodePortPrefix+strconv.Itoa(int(p.NodePort)), owner(svc))
+	for _, ip := range old.Spec.ClusterIPs {
+		if key := clusterIPPrefix + ip; ip != corev1.ClusterIPNone && !inUse[key] {
+			a.release(ctx, key, owner(old))
+		}
+	}
+	for _, p := range old.Spec.Ports {
+		if key := nodePortPrefix + strconv.Itoa(int(p.NodePort)); p.NodePort != 0 && !inUse[key] {
+			a.release(ctx, key, owner(old))
 		}
 	}
 }
