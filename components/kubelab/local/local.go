@@ -8,12 +8,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/kubelab/kubelab/components/apiserver/app"
+	"github.com/kubelab/kubelab/components/controllermanager"
 	"github.com/kubelab/kubelab/components/internal/kubeconfig"
 	"github.com/kubelab/kubelab/components/internal/pki"
 )
@@ -32,6 +38,8 @@ type Options struct {
 	Port    int
 	// UnsafeNoFsync trades etcd durability for speed (tests only).
 	UnsafeNoFsync bool
+	// Controllers selects the controllers to run (nil: all; empty slice: none).
+	Controllers []string
 	// MaxRequestsInFlight and MaxMutatingRequestsInFlight override the API
 	// server's in-flight limits when positive.
 	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
@@ -41,6 +49,7 @@ type Options struct {
 
 // Cluster is a running local control plane.
 type Cluster struct {
+	opts       Options
 	APIServer  *app.APIServer
 	Kubeconfig string
 	// Server is the API server URL.
@@ -102,20 +111,65 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Cluster{APIServer: api, Kubeconfig: o.Kubeconfig, Server: server}, nil
+	return &Cluster{opts: o, APIServer: api, Kubeconfig: o.Kubeconfig, Server: server}, nil
 }
 
-// Run serves until ctx is done, printing the ready line to out once serving.
+// Run serves until ctx is done: the API server, then the components that
+// talk to it. It prints the ready line to out once all are running.
 func (c *Cluster) Run(ctx context.Context, out io.Writer) error {
+	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAPI()
 	errc := make(chan error, 1)
-	go func() { errc <- c.APIServer.Run(ctx) }()
+	go func() { errc <- c.APIServer.Run(apiCtx) }()
 	select {
 	case <-c.APIServer.Ready():
-		if out != nil {
-			fmt.Fprintf(out, "kubelab local is ready at %s; kubeconfig: %s (export KUBECONFIG=%s)\n", c.Server, c.Kubeconfig, c.Kubeconfig)
-		}
 	case err := <-errc:
 		return err
 	}
-	return <-errc
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 5000, 10000
+	var wg sync.WaitGroup
+	compErr := make(chan error, 4)
+	run := func(name string, f func(context.Context, *rest.Config) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := rest.CopyConfig(cfg)
+			cfg.UserAgent = name
+			if err := f(ctx, cfg); err != nil && ctx.Err() == nil {
+				compErr <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	if c.opts.Controllers == nil || len(c.opts.Controllers) > 0 {
+		run("kube-controller-manager", func(ctx context.Context, cfg *rest.Config) error {
+			o := controllermanager.DefaultOptions()
+			if c.opts.Controllers != nil {
+				o.Controllers = c.opts.Controllers
+			}
+			return controllermanager.Run(ctx, cfg, o)
+		})
+	}
+	if out != nil {
+		fmt.Fprintf(out, "kubelab local is ready at %s; kubeconfig: %s (export KUBECONFIG=%s)\n", c.Server, c.Kubeconfig, c.Kubeconfig)
+	}
+	var first error
+	select {
+	case <-ctx.Done():
+	case first = <-compErr:
+		slog.Error("component failed; shutting down", "err", first)
+	case first = <-errc:
+		wg.Wait()
+		return first
+	}
+	// Components stop first (leases are released), then the API server.
+	wg.Wait()
+	stopAPI()
+	if err := <-errc; err != nil && first == nil {
+		first = err
+	}
+	return first
 }
