@@ -38,7 +38,7 @@ func (s *Server) withTimeout(next http.Handler) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 
-		tw := &timeoutWriter{w: w, header: http.Header{}}
+		tw := &timeoutWriter{w: w, header: http.Header{}, ctx: ctx}
 		done := make(chan struct{})
 		var panicked *handlerPanic
 		go func() {
@@ -53,18 +53,21 @@ func (s *Server) withTimeout(next http.Handler) http.Handler {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			select {
-			case <-done: // finished just in time
-			default:
-				if !tw.timeout(r) {
-					stateFrom(r.Context()).abortCode = http.StatusGatewayTimeout
-					panic(http.ErrAbortHandler)
-				}
-				return
-			}
 		}
-		if panicked != nil {
-			panic(panicked)
+		select {
+		case <-done:
+			if panicked != nil {
+				panic(panicked)
+			}
+			if !tw.expired() {
+				return // answered in time
+			}
+			// It returned after a write was refused for being too late.
+		default: // still running past its deadline
+		}
+		if !tw.timeout(r) {
+			stateFrom(r.Context()).abortCode = http.StatusGatewayTimeout
+			panic(http.ErrAbortHandler)
 		}
 	})
 }
@@ -78,7 +81,8 @@ var timeoutError = apierrors.NewTimeoutError("request did not complete within re
 // write fails with http.ErrHandlerTimeout.
 type timeoutWriter struct {
 	w      http.ResponseWriter
-	header http.Header // the handler's, copied out by WriteHeader
+	header http.Header     // the handler's, copied out by WriteHeader
+	ctx    context.Context // the handler's; once done, writes fail
 
 	mu          sync.Mutex
 	wroteHeader bool
@@ -98,7 +102,7 @@ func (tw *timeoutWriter) WriteHeader(code int) {
 }
 
 func (tw *timeoutWriter) writeHeaderLocked(code int) {
-	if tw.timedOut || tw.wroteHeader {
+	if tw.expiredLocked() || tw.wroteHeader {
 		return
 	}
 	if code < 200 && code != http.StatusSwitchingProtocols {
@@ -117,7 +121,7 @@ func (tw *timeoutWriter) writeHeaderLocked(code int) {
 func (tw *timeoutWriter) Write(b []byte) (int, error) {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
-	if tw.timedOut {
+	if tw.expiredLocked() {
 		return 0, http.ErrHandlerTimeout
 	}
 	tw.writeHeaderLocked(http.StatusOK)
@@ -131,7 +135,7 @@ func (tw *timeoutWriter) Flush() { _ = tw.FlushError() }
 func (tw *timeoutWriter) FlushError() error {
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
-	if tw.timedOut {
+	if tw.expiredLocked() {
 		return http.ErrHandlerTimeout
 	}
 	tw.writeHeaderLocked(http.StatusOK)
@@ -140,6 +144,24 @@ func (tw *timeoutWriter) FlushError() error {
 
 // Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
 func (tw *timeoutWriter) Unwrap() http.ResponseWriter { return tw.w }
+
+// expiredLocked reports whether the handler lost the response: its
+// context is done (checked here, not only when the filter's goroutine
+// notices, so that a handler woken by the deadline cannot slip its own
+// answer in before the 504).
+func (tw *timeoutWriter) expiredLocked() bool {
+	if !tw.timedOut && tw.ctx.Err() != nil {
+		tw.timedOut = true
+	}
+	return tw.timedOut
+}
+
+// expired reports whether a write of the handler was refused.
+func (tw *timeoutWriter) expired() bool {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	return tw.timedOut
+}
 
 // timeout ends the handler's access to the response and writes the 504 if
 // the handler had not begun its own. It reports false when it had, and the
