@@ -1,4 +1,4 @@
-package controllermanager
+package controllermanager_test
 
 import (
 	"context"
@@ -11,35 +11,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubelab/kubelab/components/controllermanager"
 	"github.com/kubelab/kubelab/components/internal/testcontrolplane"
 )
-
-func TestSelected(t *testing.T) {
-	for _, tc := range []struct {
-		in      []string
-		want    []string
-		wantErr bool
-	}{
-		{[]string{"namespace"}, []string{"namespace"}, false},
-		{[]string{"*", "-namespace"}, nil, false},
-		{[]string{"bogus"}, nil, true},
-	} {
-		got, err := selected(tc.in)
-		if (err != nil) != tc.wantErr {
-			t.Fatalf("%v: err %v", tc.in, err)
-		}
-		if tc.want != nil && (len(got) != len(tc.want) || got[0] != tc.want[0]) {
-			t.Fatalf("%v: got %v", tc.in, got)
-		}
-		if tc.in[0] == "*" {
-			for _, n := range got {
-				if n == "namespace" {
-					t.Fatalf("excluded controller selected: %v", got)
-				}
-			}
-		}
-	}
-}
 
 // startManager runs the given controllers against a fresh control plane.
 func startManager(t *testing.T, names ...string) (*testcontrolplane.ControlPlane, kubernetes.Interface) {
@@ -47,11 +21,11 @@ func startManager(t *testing.T, names ...string) (*testcontrolplane.ControlPlane
 	cp := testcontrolplane.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	o := DefaultOptions()
+	o := controllermanager.DefaultOptions()
 	o.Controllers, o.LeaderElect = names, false
 	go func() {
 		defer close(done)
-		if err := Run(ctx, cp.Config, o); err != nil {
+		if err := controllermanager.Run(ctx, cp.Config, o); err != nil {
 			t.Errorf("controller-manager: %v", err)
 		}
 	}()

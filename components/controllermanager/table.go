@@ -4,6 +4,9 @@ import (
 	"github.com/kubelab/kubelab/components/controllers"
 	"github.com/kubelab/kubelab/components/controllers/garbagecollector"
 	"github.com/kubelab/kubelab/components/controllers/namespace"
+	"github.com/kubelab/kubelab/components/controllers/nodeipam"
+	"github.com/kubelab/kubelab/components/controllers/nodelifecycle"
+	"github.com/kubelab/kubelab/components/controllers/podgc"
 	"github.com/kubelab/kubelab/components/controllers/serviceaccount"
 )
 
@@ -11,5 +14,8 @@ import (
 var table = map[string]controllers.InitFunc{
 	"garbagecollector": garbagecollector.New,
 	"namespace":        namespace.New,
+	"nodeipam":         nodeipam.New,
+	"nodelifecycle":    nodelifecycle.New,
+	"podgc":            podgc.New,
 	"serviceaccount":   serviceaccount.New,
 }

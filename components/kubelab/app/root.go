@@ -37,7 +37,7 @@ func newLocalCommand() *cobra.Command {
 	o := local.Options{}
 	cmd := &cobra.Command{
 		Use:   "local",
-		Short: "Run a control plane in this process (embedded etcd + kube-apiserver) until interrupted",
+		Short: "Run a control plane in this process (etcd, API server, controllers, optional hollow nodes) until interrupted",
 		Long: "local runs embedded etcd and the kubelab API server on this host. It creates a CA, serving\n" +
 			"and admin certificates under --data-dir, writes a kubeconfig with context kubelab-local,\n" +
 			"prints one line when ready, and shuts down cleanly on SIGINT or SIGTERM. Restarted on the\n" +
@@ -55,5 +55,7 @@ func newLocalCommand() *cobra.Command {
 	cmd.Flags().StringVar(&o.Kubeconfig, "kubeconfig", "", "where to write the kubeconfig (default <data-dir>/kubeconfig)")
 	cmd.Flags().StringVar(&o.Address, "address", "127.0.0.1", "address the API server listens on")
 	cmd.Flags().IntVar(&o.Port, "port", 6443, "port the API server listens on (0 picks a free port)")
+	cmd.Flags().IntVar(&o.HollowNodes, "hollow-nodes", 0, "run this many simulated nodes (hollow kubelets) in the process")
+	cmd.Flags().StringSliceVar(&o.Controllers, "controllers", nil, "controllers to run ('*' for all, '-name' to disable one; default all)")
 	return cmd
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/kubelab/kubelab/components/controllermanager"
 	"github.com/kubelab/kubelab/components/internal/kubeconfig"
 	"github.com/kubelab/kubelab/components/internal/pki"
+	"github.com/kubelab/kubelab/components/kubelet/hollow"
 )
 
 // ContextName is the kubeconfig context `kubelab local` writes.
@@ -40,6 +41,8 @@ type Options struct {
 	UnsafeNoFsync bool
 	// Controllers selects the controllers to run (nil: all; empty slice: none).
 	Controllers []string
+	// HollowNodes is how many simulated nodes to run (kubelet hollow mode).
+	HollowNodes int
 	// MaxRequestsInFlight and MaxMutatingRequestsInFlight override the API
 	// server's in-flight limits when positive.
 	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
@@ -150,8 +153,25 @@ func (c *Cluster) Run(ctx context.Context, out io.Writer) error {
 			if c.opts.Controllers != nil {
 				o.Controllers = c.opts.Controllers
 			}
+			if c.opts.HollowNodes > 256 {
+				// One /24 per node: a /16 holds only 256 of them.
+				o.ClusterCIDR = "10.128.0.0/9"
+			}
 			return controllermanager.Run(ctx, cfg, o)
 		})
+	}
+	if c.opts.HollowNodes > 0 {
+		nodes, err := hollow.New(cfg, hollow.Options{Count: c.opts.HollowNodes})
+		if err != nil {
+			return fmt.Errorf("hollow nodes: %w", err)
+		}
+		run("kubelet-hollow", func(ctx context.Context, _ *rest.Config) error { return nodes.Run(ctx) })
+		select {
+		case <-nodes.Ready():
+		case <-ctx.Done():
+		case err := <-compErr:
+			return err
+		}
 	}
 	if out != nil {
 		fmt.Fprintf(out, "kubelab local is ready at %s; kubeconfig: %s (export KUBECONFIG=%s)\n", c.Server, c.Kubeconfig, c.Kubeconfig)

@@ -1,0 +1,22 @@
+// Command kubelet registers nodes and runs their pods (today: hollow nodes).
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kubelab/kubelab/components/kubelet/app"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	if err := app.NewCommand(ctx).ExecuteContext(ctx); err != nil {
+		stop()
+		os.Exit(1)
+	}
+}
