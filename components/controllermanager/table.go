@@ -2,20 +2,26 @@ package controllermanager
 
 import (
 	"github.com/kubelab/kubelab/components/controllers"
+	"github.com/kubelab/kubelab/components/controllers/deployment"
 	"github.com/kubelab/kubelab/components/controllers/garbagecollector"
 	"github.com/kubelab/kubelab/components/controllers/namespace"
 	"github.com/kubelab/kubelab/components/controllers/nodeipam"
 	"github.com/kubelab/kubelab/components/controllers/nodelifecycle"
 	"github.com/kubelab/kubelab/components/controllers/podgc"
+	"github.com/kubelab/kubelab/components/controllers/replicaset"
+	"github.com/kubelab/kubelab/components/controllers/replicationcontroller"
 	"github.com/kubelab/kubelab/components/controllers/serviceaccount"
 )
 
 // table maps --controllers names to constructors.
 var table = map[string]controllers.InitFunc{
-	"garbagecollector": garbagecollector.New,
-	"namespace":        namespace.New,
-	"nodeipam":         nodeipam.New,
-	"nodelifecycle":    nodelifecycle.New,
-	"podgc":            podgc.New,
-	"serviceaccount":   serviceaccount.New,
+	"deployment":            deployment.New,
+	"garbagecollector":      garbagecollector.New,
+	"namespace":             namespace.New,
+	"nodeipam":              nodeipam.New,
+	"nodelifecycle":         nodelifecycle.New,
+	"podgc":                 podgc.New,
+	"replicaset":            replicaset.New,
+	"replicationcontroller": replicationcontroller.New,
+	"serviceaccount":        serviceaccount.New,
 }
