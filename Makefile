@@ -33,6 +33,11 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 20s).
 bench-api: ## Benchmark the API server against its own etcd (prints a table).
 	$(GO) run ./hack/bench/api
 
+.PHONY: bench-scheduler
+bench-scheduler: ## Benchmark scheduling 10,000 pods on 5,000 hollow nodes (prints a table).
+	$(GO) build -o $(BIN)/bench-scheduler ./hack/bench/scheduler
+	$(BIN)/bench-scheduler
+
 .PHONY: openapi
 openapi: ## Regenerate the OpenAPI definitions from k8s.io/api.
 	hack/update-openapi.sh

@@ -23,6 +23,7 @@ import (
 	"github.com/kubelab/kubelab/components/internal/kubeconfig"
 	"github.com/kubelab/kubelab/components/internal/pki"
 	"github.com/kubelab/kubelab/components/kubelet/hollow"
+	"github.com/kubelab/kubelab/components/scheduler"
 )
 
 // ContextName is the kubeconfig context `kubelab local` writes.
@@ -41,8 +42,13 @@ type Options struct {
 	UnsafeNoFsync bool
 	// Controllers selects the controllers to run (nil: all; empty slice: none).
 	Controllers []string
+	// NoScheduler leaves the kube-scheduler out.
+	NoScheduler bool
 	// HollowNodes is how many simulated nodes to run (kubelet hollow mode).
 	HollowNodes int
+	// ClusterCIDR is the pod network (default 10.244.0.0/16, or 10.128.0.0/9
+	// with more than 256 hollow nodes).
+	ClusterCIDR string
 	// MaxRequestsInFlight and MaxMutatingRequestsInFlight override the API
 	// server's in-flight limits when positive.
 	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
@@ -153,11 +159,22 @@ func (c *Cluster) Run(ctx context.Context, out io.Writer) error {
 			if c.opts.Controllers != nil {
 				o.Controllers = c.opts.Controllers
 			}
-			if c.opts.HollowNodes > 256 {
+			if c.opts.ClusterCIDR != "" {
+				o.ClusterCIDR = c.opts.ClusterCIDR
+			} else if c.opts.HollowNodes > 256 {
 				// One /24 per node: a /16 holds only 256 of them.
 				o.ClusterCIDR = "10.128.0.0/9"
 			}
 			return controllermanager.Run(ctx, cfg, o)
+		})
+	}
+	if !c.opts.NoScheduler {
+		run("kube-scheduler", func(ctx context.Context, cfg *rest.Config) error {
+			s, err := scheduler.New(cfg, scheduler.Options{LeaderElection: &scheduler.LeaderElection{}})
+			if err != nil {
+				return err
+			}
+			return s.Run(ctx)
 		})
 	}
 	if c.opts.HollowNodes > 0 {
