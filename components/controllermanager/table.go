@@ -2,8 +2,12 @@ package controllermanager
 
 import (
 	"github.com/kubelab/kubelab/components/controllers"
+	"github.com/kubelab/kubelab/components/controllers/daemonset"
 	"github.com/kubelab/kubelab/components/controllers/deployment"
+	"github.com/kubelab/kubelab/components/controllers/endpoints"
+	"github.com/kubelab/kubelab/components/controllers/endpointslice"
 	"github.com/kubelab/kubelab/components/controllers/garbagecollector"
+	"github.com/kubelab/kubelab/components/controllers/job"
 	"github.com/kubelab/kubelab/components/controllers/namespace"
 	"github.com/kubelab/kubelab/components/controllers/nodeipam"
 	"github.com/kubelab/kubelab/components/controllers/nodelifecycle"
@@ -13,10 +17,14 @@ import (
 	"github.com/kubelab/kubelab/components/controllers/serviceaccount"
 )
 
-// table maps --controllers names to constructors.
+// table maps --controllers names (upstream's) to constructors.
 var table = map[string]controllers.InitFunc{
+	"daemonset":             daemonset.New,
 	"deployment":            deployment.New,
+	"endpoint":              endpoints.New,
+	"endpointslice":         endpointslice.New,
 	"garbagecollector":      garbagecollector.New,
+	"job":                   job.New,
 	"namespace":             namespace.New,
 	"nodeipam":              nodeipam.New,
 	"nodelifecycle":         nodelifecycle.New,
