@@ -11,9 +11,9 @@ import (
 // NewX509 returns an Authenticator for TLS client certificates. The leaf
 // certificate must chain to pool (through any intermediates the client
 // sent) and allow client authentication; its common name becomes the user
-// name and its organizations the groups. The TLS server is expected to use
-// tls.VerifyClientCertIfGiven; this check is repeated here, as upstream does,
-// so that a server configured more loosely still cannot be fooled.
+// name and its organizations the groups. The TLS server only requests the
+// certificate (tls.RequestClientCert), as upstream's does, and this check
+// is the verification: an untrusted certificate is a 401.
 func NewX509(pool *x509.CertPool) Authenticator {
 	return &x509Authenticator{pool: pool}
 }

@@ -36,7 +36,7 @@ type output struct {
 // negotiate picks the first media type of the Accept header we can produce.
 func negotiate(r *http.Request) (output, error) { return negotiateFor(r, true) }
 
-// negotiateFor negotiates, with protobuf allowed or not (watch streams are JSON).
+// negotiateFor negotiates, with protobuf allowed or not.
 func negotiateFor(r *http.Request, allowProto bool) (output, error) {
 	accept := r.Header.Get("Accept")
 	if strings.TrimSpace(accept) == "" {

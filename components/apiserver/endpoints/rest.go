@@ -63,18 +63,21 @@ func (rq *request) serveMain() {
 		rq.watch()
 	case "create":
 		if rq.info.Name != "" {
-			if rq.info.Resource == "pods" && rq.info.Subresource == "" {
-				rq.fail(methodNotAllowed(rq.s, "create"))
-				return
-			}
 			rq.fail(methodNotAllowed(rq.s, "create"))
 			return
 		}
 		rq.create()
-	case "update":
-		rq.update("")
-	case "patch":
-		rq.patch("")
+	case "update", "patch":
+		// PUT and PATCH address one object; on a collection they are 405.
+		if rq.info.Name == "" {
+			rq.fail(methodNotAllowed(rq.s, rq.info.Verb))
+			return
+		}
+		if rq.info.Verb == "update" {
+			rq.update("")
+		} else {
+			rq.patch("")
+		}
 	case "delete":
 		rq.delete()
 	case "deletecollection":
@@ -296,12 +299,23 @@ func (rq *request) delete() {
 		rq.fail(err)
 		return
 	}
+	if rq.info.APIGroup == "batch" && rq.info.Resource == "jobs" && opts.PropagationPolicy == nil && opts.OrphanDependents == nil {
+		rq.warnings = append(rq.warnings, jobDeleteWarning)
+	}
+	// As upstream: 200 even when deletion is pending (graceful, finalizers),
+	// 202 only for a client that asked for cascading with
+	// orphanDependents=false and the object is still there.
 	code := http.StatusOK
-	if !deleted {
+	if !deleted && opts.OrphanDependents != nil && !*opts.OrphanDependents {
 		code = http.StatusAccepted
 	}
 	rq.respond(code, out)
 }
+
+// jobDeleteWarning is upstream's warning for a batch/v1 job deleted
+// without a propagation policy, which orphans its pods.
+const jobDeleteWarning = "child pods are preserved by default when jobs are deleted; " +
+	"set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning"
 
 func (rq *request) deleteCollection() {
 	q := rq.r.URL.Query()

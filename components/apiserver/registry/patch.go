@@ -30,9 +30,27 @@ type PatchOptions struct {
 // maxJSONPatchOperations bounds the work a JSON patch may ask for.
 const maxJSONPatchOperations = 10000
 
+// maxJSONPatchCopyBytes bounds the bytes a JSON patch's copy operations may
+// add (upstream's JSONPatchMaxCopyBytes): each copy can double an object,
+// so a small patch could otherwise exhaust the server's memory.
+const maxJSONPatchCopyBytes = 3 << 20
+
+func init() {
+	// The library reads its limit from a package variable.
+	jsonpatch.AccumulatedCopySizeLimit = maxJSONPatchCopyBytes
+}
+
 // ApplyPatch applies a JSON, merge or strategic merge patch to original
 // (JSON) for objects of type dataStruct.
-func ApplyPatch(pt types.PatchType, original, patch []byte, dataStruct interface{}) ([]byte, error) {
+func ApplyPatch(pt types.PatchType, original, patch []byte, dataStruct interface{}) (out []byte, err error) {
+	// The patch libraries panic on some malformed patches (a JSON patch
+	// test of the root without a value, a strategic merge key whose value
+	// is a list): the patch is at fault, not the server.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, apierrors.NewBadRequest(fmt.Sprintf("the %s patch is malformed and could not be applied: %v", pt, r))
+		}
+	}()
 	switch pt {
 	case types.JSONPatchType:
 		p, err := jsonpatch.DecodePatch(patch)

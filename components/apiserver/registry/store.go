@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/uuid"
@@ -95,10 +97,25 @@ func (s *Store) newStored() runtime.Object {
 	return s.res.New()
 }
 
-// decode turns stored bytes into a stored object at revision rev.
+// storageCodec writes objects to etcd in upstream's storage encoding:
+// protobuf in the "k8s\x00" envelope, about five times cheaper to decode
+// than JSON (lists decode every item).
+var storageCodec = protobuf.NewSerializer(scheme.Scheme, scheme.Scheme)
+
+// protobufPrefix starts every protobuf value; values without it are JSON,
+// as kubelab stored objects before.
+var protobufPrefix = []byte("k8s\x00")
+
+// decode turns stored bytes (protobuf or JSON) into a stored object at revision rev.
 func (s *Store) decode(data []byte, rev int64) (runtime.Object, error) {
 	obj := s.newStored()
-	if err := json.Unmarshal(data, obj); err != nil {
+	var err error
+	if bytes.HasPrefix(data, protobufPrefix) {
+		obj, _, err = storageCodec.Decode(data, nil, obj)
+	} else {
+		err = json.Unmarshal(data, obj)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("decode stored %s: %w", s.gr, err)
 	}
 	MetaOf(obj).SetResourceVersion(rv(rev))
@@ -110,9 +127,10 @@ func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 	m := MetaOf(obj)
 	saved := m.GetResourceVersion()
 	m.SetResourceVersion("")
-	data, err := json.Marshal(obj)
+	var buf bytes.Buffer
+	err := storageCodec.Encode(obj, &buf)
 	m.SetResourceVersion(saved)
-	return data, err
+	return buf.Bytes(), err
 }
 
 // toServed converts a stored object into the served version.

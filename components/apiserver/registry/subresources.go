@@ -123,6 +123,9 @@ func (s *Store) Bind(ctx context.Context, ns string, b *corev1.Binding, o WriteO
 		if pod.Spec.NodeName != "" {
 			return nil, apierrors.NewConflict(s.gr, b.Name, fmt.Errorf("pod %s is already assigned to node %q", b.Name, pod.Spec.NodeName))
 		}
+		if len(pod.Spec.SchedulingGates) != 0 {
+			return nil, apierrors.NewConflict(s.gr, b.Name, fmt.Errorf("pod %s has non-empty .spec.schedulingGates", b.Name))
+		}
 		pod.Spec.NodeName = b.Target.Name
 		for k, v := range b.Annotations {
 			if pod.Annotations == nil {

@@ -68,9 +68,12 @@ func (s *Store) write(ctx context.Context, key string, obj, existing runtime.Obj
 	raw := o.Subresource == "binding" || o.Subresource == "finalize"
 	if o.Subresource == "status" {
 		// Only status changes; everything else stays as stored.
+		// Annotations may change too, as upstream's status strategies allow
+		// (the deployment controller records revisions that way).
 		st := existing.DeepCopyObject()
 		copyStatus(st, obj)
 		MetaOf(st).SetManagedFields(m.GetManagedFields())
+		MetaOf(st).SetAnnotations(m.GetAnnotations())
 		obj, m = st, MetaOf(st)
 	} else if s.res.HasStatus && !raw {
 		copyStatus(obj, existing)
@@ -105,7 +108,9 @@ func (s *Store) write(ctx context.Context, key string, obj, existing runtime.Obj
 			return nil, apierrors.NewInvalid(s.storedGVK.GroupKind(), em.GetName(), errs)
 		}
 	}
-	if strategy.GenerationTracked() && specChanged(obj, existing) {
+	// Raw writes (a pod's binding) are not spec updates: upstream makes
+	// them straight to storage, leaving the generation alone.
+	if strategy.GenerationTracked() && !raw && specChanged(obj, existing) {
 		m.SetGeneration(em.GetGeneration() + 1)
 	}
 	obj, err := s.trackManagedFields(obj, existing, o)

@@ -99,6 +99,7 @@ func (s *Store) Watch(ctx context.Context, ns string, o WatchOptions) (<-chan wa
 					status = apierrors.NewInternalError(ev.Err)
 				}
 				st := status.Status()
+				st.Kind, st.APIVersion = "Status", "v1"
 				send(watch.Event{Type: watch.Error, Object: &st})
 				return
 			case ev.Progress:

@@ -18,9 +18,12 @@ import (
 func (s *Server) buildChain() http.Handler {
 	var h http.Handler = http.HandlerFunc(s.route)
 	h = s.withTimeout(h)
-	h = s.withMaxInFlight(h)
 	h = s.withBodyLimit(h)
 	h = s.withAuthorization(h)
+	// Max in flight sits between authentication and authorization, as
+	// upstream's does: any authenticated user who is not in system:masters
+	// is throttled, whether or not the request would be allowed.
+	h = s.withMaxInFlight(h)
 	h = s.withAuthentication(h)
 	h = s.withMetricsAndLog(h)
 	h = s.withRequestInfo(h)

@@ -36,7 +36,8 @@ type Config struct {
 	// are needed by Listen and Serve, not by Handler.
 	CertFile, KeyFile string
 	// ClientCA verifies client certificates, which are optional
-	// (tls.VerifyClientCertIfGiven). Nil disables client certificates.
+	// (tls.RequestClientCert; the Authenticator verifies them). Nil
+	// disables client certificates.
 	ClientCA *x509.CertPool
 
 	// Authenticator identifies the user of a request.

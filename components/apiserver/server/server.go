@@ -10,9 +10,9 @@
 //	request info          endpoints.ParseRequestInfo, stored in the context
 //	metrics, access log   apiserver_request_total and friends; slog
 //	authentication        401 Unauthorized; health and version are public
+//	max in flight         429 TooManyRequests, Retry-After: 1
 //	authorization         403 Forbidden with upstream's message
 //	request body size     413 RequestEntityTooLarge
-//	max in flight         429 TooManyRequests, Retry-After: 1
 //	timeout               504 Timeout (not for watches and other long-running requests)
 //	routes                this package's endpoints, else Config.API
 package server
@@ -83,7 +83,10 @@ func New(c Config) (*Server, error) {
 			NextProtos:   []string{"h2", "http/1.1"},
 		}
 		if cfg.ClientCA != nil {
-			s.tls.ClientAuth = tls.VerifyClientCertIfGiven
+			// As upstream: ask for a certificate but let the authenticator
+			// verify it, so that an untrusted one is a 401, not a failed
+			// handshake.
+			s.tls.ClientAuth = tls.RequestClientCert
 			s.tls.ClientCAs = cfg.ClientCA
 		}
 	}

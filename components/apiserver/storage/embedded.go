@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/fileutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
@@ -18,6 +19,7 @@ import (
 // Embedded is an etcd server running inside this process.
 type Embedded struct {
 	etcd   *embed.Etcd
+	lock   *fileutil.LockedFile
 	Client *clientv3.Client
 }
 
@@ -31,10 +33,26 @@ type EmbeddedOptions struct {
 
 // StartEmbedded starts a single-member etcd in o.Dir, listening only on
 // unix sockets in that directory, and returns an in-process client to it.
-func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
+// A data directory serves one etcd at a time: while it is in use, another
+// StartEmbedded on it fails at once.
+func StartEmbedded(ctx context.Context, o EmbeddedOptions) (_ *Embedded, err error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create etcd data dir: %w", err)
 	}
+	// etcd waits forever for its own file locks, after replacing the unix
+	// sockets of the etcd already serving; fail first instead.
+	lock, err := fileutil.TryLockFile(filepath.Join(o.Dir, "kubelab.lock"), os.O_WRONLY|os.O_CREATE, 0o600)
+	if errors.Is(err, fileutil.ErrLocked) {
+		return nil, fmt.Errorf("etcd data directory %s is in use by another process (is another kubelab or API server running on it?)", o.Dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock etcd data dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.Close()
+		}
+	}()
 	cfg := embed.NewConfig()
 	cfg.Dir = o.Dir
 	cfg.Name = "kubelab"
@@ -67,11 +85,13 @@ func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 		e.Close()
 		return nil, ctx.Err()
 	}
-	return &Embedded{etcd: e, Client: v3client.New(e.Server)}, nil
+	return &Embedded{etcd: e, lock: lock, Client: v3client.New(e.Server)}, nil
 }
 
-// Close stops etcd after in-flight requests finish.
+// Close stops etcd after in-flight requests finish and frees its data
+// directory.
 func (e *Embedded) Close() {
 	_ = e.Client.Close()
 	e.etcd.Close()
+	_ = e.lock.Close()
 }

@@ -137,7 +137,9 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (<-chan
 				if !ok {
 					return
 				}
-				if ev.Revision <= fromRev {
+				// Progress at fromRev itself still tells an idle watcher
+				// that it is current (it becomes a bookmark).
+				if ev.Revision < fromRev || (ev.Revision == fromRev && !ev.Progress) {
 					continue
 				}
 				select {
@@ -246,7 +248,9 @@ func convert(e *clientv3.Event) *Event {
 func (h *hub) dispatch(ev *Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if ev.Revision <= h.rev && ev.Progress {
+	// Progress may repeat the current revision (an idle store): it is still
+	// passed on, so that idle watchers get bookmarks.
+	if ev.Revision < h.rev && ev.Progress {
 		return
 	}
 	if ev.Revision > h.rev {

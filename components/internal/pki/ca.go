@@ -113,6 +113,17 @@ func (ca *CA) KeyPEM() ([]byte, error) {
 	return EncodeKey(ca.Key)
 }
 
+// NewCA creates a self-signed CA named commonName (ECDSA P-256, valid ten
+// years) in memory only, for callers that store it elsewhere: a lab
+// cluster's CA lives in its nodes, not on the host.
+func NewCA(commonName string) (*CA, error) {
+	ca, err := newCA(commonName)
+	if err != nil {
+		return nil, fmt.Errorf("create CA %q: %w", commonName, err)
+	}
+	return ca, nil
+}
+
 func newCA(commonName string) (*CA, error) {
 	key, err := newKey()
 	if err != nil {

@@ -25,6 +25,9 @@ type ControlPlane struct {
 	// Config is an admin client config; Client a clientset over it.
 	Config *rest.Config
 	Client kubernetes.Interface
+	// Cluster is the running local control plane: its hollow nodes and
+	// its controller-manager's stop and start (replaced by Restart).
+	Cluster *local.Cluster
 
 	configure func(*local.Options)
 	cancel    context.CancelFunc
@@ -72,6 +75,7 @@ func (cp *ControlPlane) start() {
 		t.Fatal("control plane not ready within 60s")
 	}
 	cp.Kubeconfig = c.Kubeconfig
+	cp.Cluster = c
 	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
 	if err != nil {
 		t.Fatalf("load kubeconfig: %v", err)

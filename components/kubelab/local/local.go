@@ -54,6 +54,12 @@ type Options struct {
 	MaxRequestsInFlight, MaxMutatingRequestsInFlight int
 	// Out receives the ready line.
 	Out io.Writer
+	// ControllerManager, when set, adjusts the controller-manager's options
+	// after the defaults (tests shorten --node-monitor-grace-period).
+	ControllerManager func(*controllermanager.Options)
+	// Hollow, when set, adjusts the hollow nodes' options (tests shorten
+	// their heartbeat intervals).
+	Hollow func(*hollow.Options)
 }
 
 // Cluster is a running local control plane.
@@ -63,6 +69,12 @@ type Cluster struct {
 	Kubeconfig string
 	// Server is the API server URL.
 	Server string
+	// Hollow are the hollow nodes Run runs (nil without Options.HollowNodes),
+	// for callers that silence and resume nodes.
+	Hollow *hollow.Nodes
+
+	// cm lets the controller-manager be stopped and started on its own.
+	cm restartable
 }
 
 // Start prepares the control plane: certificates, etcd and a bound API
@@ -120,7 +132,21 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	}); err != nil {
 		return nil, err
 	}
-	return &Cluster{opts: o, APIServer: api, Kubeconfig: o.Kubeconfig, Server: server}, nil
+	c := &Cluster{opts: o, APIServer: api, Kubeconfig: o.Kubeconfig, Server: server}
+	if o.HollowNodes > 0 {
+		cfg, err := clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("load kubeconfig: %w", err)
+		}
+		ho := hollow.Options{Count: o.HollowNodes}
+		if o.Hollow != nil {
+			o.Hollow(&ho)
+		}
+		if c.Hollow, err = hollow.New(cfg, ho); err != nil {
+			return nil, fmt.Errorf("hollow nodes: %w", err)
+		}
+	}
+	return c, nil
 }
 
 // Run serves until ctx is done: the API server, then the components that
@@ -165,7 +191,10 @@ func (c *Cluster) Run(ctx context.Context, out io.Writer) error {
 				// One /24 per node: a /16 holds only 256 of them.
 				o.ClusterCIDR = "10.128.0.0/9"
 			}
-			return controllermanager.Run(ctx, cfg, o)
+			if c.opts.ControllerManager != nil {
+				c.opts.ControllerManager(&o)
+			}
+			return c.cm.run(ctx, func(ctx context.Context) error { return controllermanager.Run(ctx, cfg, o) })
 		})
 	}
 	if !c.opts.NoScheduler {
@@ -177,11 +206,7 @@ func (c *Cluster) Run(ctx context.Context, out io.Writer) error {
 			return s.Run(ctx)
 		})
 	}
-	if c.opts.HollowNodes > 0 {
-		nodes, err := hollow.New(cfg, hollow.Options{Count: c.opts.HollowNodes})
-		if err != nil {
-			return fmt.Errorf("hollow nodes: %w", err)
-		}
+	if nodes := c.Hollow; nodes != nil {
 		run("kubelet-hollow", func(ctx context.Context, _ *rest.Config) error { return nodes.Run(ctx) })
 		select {
 		case <-nodes.Ready():

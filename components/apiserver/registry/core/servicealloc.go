@@ -186,20 +186,51 @@ func (a *ServiceAllocator) take(ctx context.Context, key string, svc *corev1.Ser
 
 func (a *ServiceAllocator) allocateIP(ctx context.Context, svc *corev1.Service) (string, string, error) {
 	// Offsets 0 (network), 1 (the kubernetes service) and the last
-	// (broadcast) are never handed out at random.
-	usable := a.size - 3
-	start := rand.Int64N(usable)
-	for i := int64(0); i < usable; i++ {
-		ip := a.ipAt(2 + (start+i)%usable).String()
-		ok, err := a.take(ctx, clusterIPPrefix+ip, svc)
-		if err != nil {
-			return "", "", err
+	// (broadcast) are never handed out at random. Upstream's static band
+	// is the first min(max(16, size/16), 256) addresses after the network.
+	band := max(staticBand(a.size, 16, 16, 256)-1, 0)
+	off, ok, err := scanBands(2, a.size-2, band, func(off int64) (bool, error) {
+		return a.take(ctx, clusterIPPrefix+a.ipAt(off).String(), svc)
+	})
+	if err != nil {
+		return "", "", err
+	}
+	if !ok {
+		return "", "", apierrors.NewInternalError(errors.New("failed to allocate a serviceIP: range is full"))
+	}
+	ip := a.ipAt(off).String()
+	return ip, clusterIPPrefix + ip, nil
+}
+
+// staticBand is upstream's size of the lower band of a range of size
+// values, min(max(lo, size/step), hi) (0 for tiny ranges): random
+// allocations use it only once the rest is full, so that values users ask
+// for there do not collide with random ones (ServiceIPStaticSubrange,
+// ServiceNodePortStaticSubrange).
+func staticBand(size, lo, step, hi int64) int64 {
+	if size <= lo {
+		return 0
+	}
+	return min(max(lo, size/step), hi)
+}
+
+// scanBands tries the values of [first, last] in random order, those past
+// the static band [first, first+band) first, until try takes one.
+func scanBands(first, last, band int64, try func(int64) (bool, error)) (int64, bool, error) {
+	for _, r := range [][2]int64{{first + band, last}, {first, first + band - 1}} {
+		n := r[1] - r[0] + 1
+		if n <= 0 {
+			continue
 		}
-		if ok {
-			return ip, clusterIPPrefix + ip, nil
+		start := rand.Int64N(n)
+		for i := range n {
+			v := r[0] + (start+i)%n
+			if ok, err := try(v); err != nil || ok {
+				return v, ok, err
+			}
 		}
 	}
-	return "", "", apierrors.NewInternalError(errors.New("failed to allocate a serviceIP: range is full"))
+	return 0, false, nil
 }
 
 func (a *ServiceAllocator) reserveIP(ctx context.Context, svc *corev1.Service, ipStr string) (string, error) {
@@ -222,19 +253,17 @@ func (a *ServiceAllocator) reserveIP(ctx context.Context, svc *corev1.Service, i
 }
 
 func (a *ServiceAllocator) allocatePort(ctx context.Context, svc *corev1.Service) (int32, string, error) {
-	start := rand.IntN(a.portSize)
-	for i := 0; i < a.portSize; i++ {
-		port := a.portBase + (start+i)%a.portSize
-		key := nodePortPrefix + strconv.Itoa(port)
-		ok, err := a.take(ctx, key, svc)
-		if err != nil {
-			return 0, "", err
-		}
-		if ok {
-			return int32(port), key, nil
-		}
+	first, last := int64(a.portBase), int64(a.portBase+a.portSize-1)
+	port, ok, err := scanBands(first, last, staticBand(int64(a.portSize), 16, 32, 128), func(p int64) (bool, error) {
+		return a.take(ctx, nodePortPrefix+strconv.FormatInt(p, 10), svc)
+	})
+	if err != nil {
+		return 0, "", err
 	}
-	return 0, "", apierrors.NewInternalError(errors.New("failed to allocate a nodePort: range is full"))
+	if !ok {
+		return 0, "", apierrors.NewInternalError(errors.New("failed to allocate a nodePort: range is full"))
+	}
+	return int32(port), nodePortPrefix + strconv.FormatInt(port, 10), nil
 }
 
 // release frees key if owner still holds it.
