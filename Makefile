@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 BIN := bin
-BINARIES := kubelab kube-apiserver
+BINARIES := kubelab kube-apiserver kube-scheduler kube-controller-manager kubelet node-supervisor
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
 
 .DEFAULT_GOAL := help
@@ -17,8 +17,8 @@ build: ## Build the binaries into bin/.
 	@for b in $(BINARIES); do $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/$$b ./cmd/$$b || exit 1; done
 
 .PHONY: lab
-lab: build ## Start a lab control plane (kubelab local) in the foreground; Ctrl-C stops it.
-	$(BIN)/kubelab local
+lab: build ## Start a lab control plane with 3 hollow nodes (kubelab local) in the foreground; Ctrl-C stops it.
+	$(BIN)/kubelab local --hollow-nodes 3
 
 .PHONY: test
 test: ## Run gofmt/vet checks, unit, integration and kubectl tests.
