@@ -310,3 +310,24 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 		t.Errorf("%s: mode %o, want %o", path, got, want)
 	}
 }
+
+func TestNewCA(t *testing.T) {
+	ca, err := NewCA("lab-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ca.Cert.IsCA || ca.Cert.Subject.CommonName != "lab-ca" {
+		t.Errorf("NewCA: IsCA=%v CN=%q", ca.Cert.IsCA, ca.Cert.Subject.CommonName)
+	}
+	certPEM, _, err := ca.IssueClientPEM("user", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ParseCert(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("certificate issued by NewCA's CA does not verify: %v", err)
+	}
+}

@@ -21,6 +21,12 @@ func NewCommand(ctx context.Context) *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.AddCommand(newLocalCommand())
+	root.AddCommand(newBuildCommand())
+	root.AddCommand(newCreateCommand())
+	root.AddCommand(newDeleteCommand())
+	root.AddCommand(newGetCommand())
+	root.AddCommand(newLoadCommand())
+	root.AddCommand(newExportCommand())
 	root.SetContext(ctx)
 	return root
 }
