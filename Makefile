@@ -20,6 +20,17 @@ build: ## Build the binaries into bin/.
 lab: build ## Start a lab control plane with 3 hollow nodes (kubelab local) in the foreground; Ctrl-C stops it.
 	$(BIN)/kubelab local --hollow-nodes 3
 
+.PHONY: cluster
+cluster: ## Build the images that changed and create the default lab cluster (kindconfig/default.yaml) in Docker.
+	@mkdir -p $(BIN)
+	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/kubelab ./cmd/kubelab
+	$(BIN)/kubelab build images
+	$(BIN)/kubelab create cluster --config kindconfig/default.yaml $(CLUSTER_FLAGS)
+
+.PHONY: delete-cluster
+delete-cluster: ## Delete the default lab cluster.
+	$(GO) run ./cmd/kubelab delete cluster
+
 .PHONY: test
 test: ## Run gofmt/vet checks, unit, integration and kubectl tests.
 	hack/verify.sh
