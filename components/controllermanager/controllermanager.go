@@ -45,6 +45,10 @@ type Options struct {
 	Identity string
 	// Controller tuning.
 	controllers.Options
+	// Init, when set, replaces the constructors of the controllers it
+	// names, for tuning beyond the shared options (tests build pod GC with
+	// a short quarantine).
+	Init map[string]controllers.InitFunc
 }
 
 // DefaultOptions returns upstream's defaults.
@@ -154,7 +158,11 @@ func runControllers(ctx context.Context, cfg *rest.Config, client kubernetes.Int
 	}
 	var running []controllers.Controller
 	for _, n := range names {
-		ctl, err := table[n](ctx, c)
+		init := table[n]
+		if f := o.Init[n]; f != nil {
+			init = f
+		}
+		ctl, err := init(ctx, c)
 		if err != nil {
 			return fmt.Errorf("start controller %s: %w", n, err)
 		}
