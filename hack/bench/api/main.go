@@ -47,6 +47,7 @@ type config struct {
 	valueSize       int
 	protobuf        bool
 	sharedTransport bool
+	components      bool
 	phases          string
 	cpuProfile      string
 	dataDir         string
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&c.valueSize, "etcd-value-size", 1024, "bytes per value of the raw etcd put phase")
 	flag.BoolVar(&c.protobuf, "protobuf", false, "clients also send protobuf bodies (client-go's default: JSON bodies, protobuf responses)")
 	flag.BoolVar(&c.sharedTransport, "shared-transport", false, "all clients share one transport (one HTTP/2 connection) instead of one each")
+	flag.BoolVar(&c.components, "components", false, "also run the controller-manager and scheduler, as `kubelab local` does (default: the API server and etcd alone)")
 	flag.StringVar(&c.phases, "phases", strings.Join(allPhases, ","), "comma-separated phases to run")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phases to this file")
 	flag.StringVar(&c.dataDir, "data-dir", "", "control plane data directory (default: a temporary one, removed afterwards)")
@@ -110,7 +112,11 @@ func run(ctx context.Context, c config, out, progress io.Writer) error {
 	started := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cl, err := local.Start(ctx, local.Options{DataDir: dir, Port: 0})
+	opts := local.Options{DataDir: dir, Port: 0, Controllers: []string{}, NoScheduler: true}
+	if c.components {
+		opts.Controllers, opts.NoScheduler = nil, false
+	}
+	cl, err := local.Start(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
@@ -131,7 +137,8 @@ func run(ctx context.Context, c config, out, progress io.Writer) error {
 	case <-time.After(60 * time.Second):
 		return errors.New("control plane not ready within 60s")
 	}
-	fmt.Fprintf(progress, "control plane ready at %s in %s (fsync on, data in %s)\n", cl.Server, time.Since(started).Round(time.Millisecond), dir)
+	fmt.Fprintf(progress, "control plane ready at %s in %s (fsync on, controllers and scheduler %t, data in %s)\n",
+		cl.Server, time.Since(started).Round(time.Millisecond), c.components, dir)
 
 	base, err := clientcmd.BuildConfigFromFlags("", cl.Kubeconfig)
 	if err != nil {
