@@ -27,6 +27,18 @@ cluster: ## Build the images that changed and create the default lab cluster (ki
 	$(BIN)/kubelab build images
 	$(BIN)/kubelab create cluster --config kindconfig/default.yaml $(CLUSTER_FLAGS)
 
+.PHONY: images
+images: ## Build the images whose inputs changed and print their sizes (IMAGES="etcd testapp" for some).
+	hack/build-images.sh $(IMAGES)
+
+.PHONY: node-image
+node-image: ## Build the node image (and the pause image it pins) if their inputs changed.
+	hack/build-images.sh node
+
+.PHONY: check-node-image
+check-node-image: ## Run a pod in a node container with crictl and curl it (hack/check-node-image.sh).
+	hack/check-node-image.sh
+
 .PHONY: delete-cluster
 delete-cluster: ## Delete the default lab cluster.
 	$(GO) run ./cmd/kubelab delete cluster

@@ -63,6 +63,8 @@ func DefaultOptions() Options {
 // Names returns the known controller names, sorted.
 func Names() []string {
 	var names []string
+	tableMu.RLock()
+	defer tableMu.RUnlock()
 	for n := range table {
 		names = append(names, n)
 	}
@@ -158,7 +160,7 @@ func runControllers(ctx context.Context, cfg *rest.Config, client kubernetes.Int
 	}
 	var running []controllers.Controller
 	for _, n := range names {
-		init := table[n]
+		init := lookup(n)
 		if f := o.Init[n]; f != nil {
 			init = f
 		}

@@ -2,6 +2,7 @@ package controllermanager_test
 
 import (
 	"context"
+	_ "github.com/kubelab/kubelab/components/controllermanager/all"
 	"testing"
 	"time"
 

@@ -1,35 +1,35 @@
 package controllermanager
 
 import (
+	"fmt"
+	"sync"
+
 	"github.com/kubelab/kubelab/components/controllers"
-	"github.com/kubelab/kubelab/components/controllers/daemonset"
-	"github.com/kubelab/kubelab/components/controllers/deployment"
-	"github.com/kubelab/kubelab/components/controllers/endpoints"
-	"github.com/kubelab/kubelab/components/controllers/endpointslice"
-	"github.com/kubelab/kubelab/components/controllers/garbagecollector"
-	"github.com/kubelab/kubelab/components/controllers/job"
-	"github.com/kubelab/kubelab/components/controllers/namespace"
-	"github.com/kubelab/kubelab/components/controllers/nodeipam"
-	"github.com/kubelab/kubelab/components/controllers/nodelifecycle"
-	"github.com/kubelab/kubelab/components/controllers/podgc"
-	"github.com/kubelab/kubelab/components/controllers/replicaset"
-	"github.com/kubelab/kubelab/components/controllers/replicationcontroller"
-	"github.com/kubelab/kubelab/components/controllers/serviceaccount"
 )
 
-// table maps --controllers names (upstream's) to constructors.
-var table = map[string]controllers.InitFunc{
-	"daemonset":             daemonset.New,
-	"deployment":            deployment.New,
-	"endpoint":              endpoints.New,
-	"endpointslice":         endpointslice.New,
-	"garbagecollector":      garbagecollector.New,
-	"job":                   job.New,
-	"namespace":             namespace.New,
-	"nodeipam":              nodeipam.New,
-	"nodelifecycle":         nodelifecycle.New,
-	"podgc":                 podgc.New,
-	"replicaset":            replicaset.New,
-	"replicationcontroller": replicationcontroller.New,
-	"serviceaccount":        serviceaccount.New,
+// table maps --controllers names (upstream's) to constructors. Controller
+// packages add themselves with Register from their init, like database/sql
+// drivers, so that this package never imports them: a controller's own
+// tests can then run a control plane without an import cycle. Binaries
+// import components/controllermanager/all to get every controller.
+var (
+	tableMu sync.RWMutex
+	table   = map[string]controllers.InitFunc{}
+)
+
+// Register makes a controller available under name. Registering a name
+// twice panics, as it is a programming error.
+func Register(name string, fn controllers.InitFunc) {
+	tableMu.Lock()
+	defer tableMu.Unlock()
+	if _, dup := table[name]; dup {
+		panic(fmt.Sprintf("controller %q registered twice", name))
+	}
+	table[name] = fn
+}
+
+func lookup(name string) controllers.InitFunc {
+	tableMu.RLock()
+	defer tableMu.RUnlock()
+	return table[name]
 }

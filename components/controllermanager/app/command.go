@@ -3,6 +3,7 @@ package app
 
 import (
 	"context"
+	_ "github.com/kubelab/kubelab/components/controllermanager/all"
 	"strings"
 
 	"github.com/spf13/cobra"

@@ -3,6 +3,7 @@ package daemonset
 import (
 	"context"
 	"fmt"
+	_ "github.com/kubelab/kubelab/components/controllers/garbagecollector"
 	"slices"
 	"testing"
 	"time"

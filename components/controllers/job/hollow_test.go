@@ -2,6 +2,7 @@ package job
 
 import (
 	"fmt"
+	_ "github.com/kubelab/kubelab/components/controllers/garbagecollector"
 	"sync"
 	"testing"
 	"time"

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	_ "github.com/kubelab/kubelab/components/controllermanager/all"
 	"os"
 	"path/filepath"
 

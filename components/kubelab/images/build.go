@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -81,6 +82,11 @@ func (o *Options) defaults() {
 // already exists, and returns one Result per image.
 func Build(ctx context.Context, opts Options, specs []Spec) ([]Result, error) {
 	opts.defaults()
+	unlock, err := lockOutput(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	start := time.Now()
 	toolsDirs, err := compileBinaries(ctx, opts, specs)
 	if err != nil {
@@ -123,6 +129,27 @@ func Build(ctx context.Context, opts Options, specs []Spec) ([]Result, error) {
 		results = append(results, res)
 	}
 	return results, nil
+}
+
+// lockOutput takes an exclusive lock on Output, so that concurrent builds
+// (make images while kubelab create cluster builds what is missing) do not
+// stage into the same directories; the second waits for the first.
+func lockOutput(opts Options) (func(), error) {
+	if err := os.MkdirAll(opts.Output, 0o755); err != nil {
+		return nil, fmt.Errorf("lock build output: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(opts.Output, ".images.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock build output: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintf(opts.Log, " • Waiting for another image build in %s ...\n", opts.Output)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock build output: %w", err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 func buildLog(opts Options) io.Writer {

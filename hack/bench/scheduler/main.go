@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	_ "github.com/kubelab/kubelab/components/controllermanager/all"
 	"io"
 	"log/slog"
 	"os"

@@ -1,0 +1,5 @@
+package daemonset
+
+import "github.com/kubelab/kubelab/components/controllermanager"
+
+func init() { controllermanager.Register("daemonset", New) }

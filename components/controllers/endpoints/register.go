@@ -1,0 +1,5 @@
+package endpoints
+
+import "github.com/kubelab/kubelab/components/controllermanager"
+
+func init() { controllermanager.Register("endpoint", New) }

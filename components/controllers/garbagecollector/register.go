@@ -1,0 +1,5 @@
+package garbagecollector
+
+import "github.com/kubelab/kubelab/components/controllermanager"
+
+func init() { controllermanager.Register("garbagecollector", New) }

@@ -1,0 +1,5 @@
+package nodeipam
+
+import "github.com/kubelab/kubelab/components/controllermanager"
+
+func init() { controllermanager.Register("nodeipam", New) }
