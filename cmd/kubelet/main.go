@@ -1,4 +1,5 @@
-// Command kubelet registers nodes and runs their pods (today: hollow nodes).
+// Command kubelet registers its node and runs its pods on the container
+// runtime (or, with --hollow-nodes, simulated nodes).
 package main
 
 import (

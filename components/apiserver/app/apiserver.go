@@ -51,7 +51,9 @@ type APIServer struct {
 	storage *storage.Store
 	server  *server.Server
 	stores  map[string]*registry.Store
-	ready   chan struct{}
+	// namespaces admits creates by namespace state.
+	namespaces *namespaceLifecycle
+	ready      chan struct{}
 }
 
 // New prepares an API server: it opens etcd and binds the listener, so a
@@ -77,8 +79,8 @@ func New(ctx context.Context, o *Options) (_ *APIServer, err error) {
 		return nil, err
 	}
 	var stores []*registry.Store
-	var nsStore *registry.Store
-	checkNamespace := func(ctx context.Context, ns string) error { return namespaceAllowsCreate(ctx, nsStore, ns) }
+	var lifecycle *namespaceLifecycle
+	checkNamespace := func(ctx context.Context, ns string) error { return lifecycle.admit(ctx, ns) }
 	for _, res := range Resources() {
 		hooks := registry.Hooks{}
 		if res.GroupVersion.Group == "" && res.Name == "services" {
@@ -90,7 +92,8 @@ func New(ctx context.Context, o *Options) (_ *APIServer, err error) {
 		}
 		st := registry.NewStore(res, s.storage, checker, hooks)
 		if res.GroupVersion.Group == "" && res.Name == "namespaces" {
-			nsStore = st
+			lifecycle = newNamespaceLifecycle(st)
+			s.namespaces = lifecycle
 		}
 		s.stores[res.GVR().String()] = st
 		stores = append(stores, st)
@@ -101,6 +104,9 @@ func New(ctx context.Context, o *Options) (_ *APIServer, err error) {
 
 	mux := http.NewServeMux()
 	api := endpoints.New(stores)
+	if err := s.connectKubelets(api); err != nil {
+		return nil, err
+	}
 	mux.Handle("/api", api)
 	mux.Handle("/api/", api)
 	mux.Handle("/apis", api)
@@ -264,6 +270,7 @@ func (s *APIServer) Store(gvr string) *registry.Store { return s.stores[gvr] }
 func (s *APIServer) Run(ctx context.Context) error {
 	defer s.close()
 	go s.compact(ctx)
+	go s.namespaces.run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.server.Serve(ctx) }()
 	close(s.ready)
@@ -308,23 +315,6 @@ func (s *APIServer) compact(ctx context.Context) {
 			last = rev
 		}
 	}
-}
-
-// namespaceAllowsCreate is upstream's NamespaceLifecycle admission: new
-// objects need an existing namespace that is not terminating.
-func namespaceAllowsCreate(ctx context.Context, namespaces *registry.Store, ns string) error {
-	obj, err := namespaces.Get(ctx, "", ns)
-	if err != nil {
-		return err
-	}
-	if nsObj := obj.(*corev1.Namespace); nsObj.Status.Phase == corev1.NamespaceTerminating || nsObj.DeletionTimestamp != nil {
-		err := apierrors.NewForbidden(corev1.Resource("namespaces"), ns,
-			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
-		err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{
-			Type: corev1.NamespaceTerminatingCause, Message: fmt.Sprintf("namespace %s is being terminated", ns), Field: "metadata.namespace"})
-		return err
-	}
-	return nil
 }
 
 // bootstrap creates the namespaces and the kubernetes service every cluster has.

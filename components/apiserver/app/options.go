@@ -22,6 +22,11 @@ type Options struct {
 	// under DataDir/pki.
 	TLSCertFile, TLSKeyFile, ClientCAFile string
 	TokenAuthFile                         string
+	// KubeletClientCertificate and KubeletClientKey authenticate the API
+	// server to kubelets (pods/log, pods/exec); without them a client
+	// certificate is issued from the generated CA when there is one.
+	// KubeletCertificateAuthority verifies kubelets' serving certificates.
+	KubeletClientCertificate, KubeletClientKey, KubeletCertificateAuthority string
 
 	// EtcdServers lists external etcd endpoints; empty embeds etcd in DataDir.
 	EtcdServers                           []string
@@ -63,6 +68,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TLSCertFile, "tls-cert-file", o.TLSCertFile, "File containing the x509 serving certificate.")
 	fs.StringVar(&o.TLSKeyFile, "tls-private-key-file", o.TLSKeyFile, "File containing the x509 private key matching --tls-cert-file.")
 	fs.StringVar(&o.ClientCAFile, "client-ca-file", o.ClientCAFile, "Client certificates signed by one of these CAs authenticate as their CommonName (user) and Organizations (groups).")
+	fs.StringVar(&o.KubeletClientCertificate, "kubelet-client-certificate", o.KubeletClientCertificate, "Path to a client cert file for TLS to kubelets (pods/log, pods/exec, pods/attach, pods/portforward).")
+	fs.StringVar(&o.KubeletClientKey, "kubelet-client-key", o.KubeletClientKey, "Path to a client key file for TLS to kubelets.")
+	fs.StringVar(&o.KubeletCertificateAuthority, "kubelet-certificate-authority", o.KubeletCertificateAuthority, "Path to a cert file for the certificate authority of kubelets' serving certificates (unset: not verified).")
 	fs.StringVar(&o.TokenAuthFile, "token-auth-file", o.TokenAuthFile, "CSV file of static bearer tokens: token,user,uid,\"group1,group2\".")
 	fs.StringSliceVar(&o.EtcdServers, "etcd-servers", o.EtcdServers, "etcd servers to connect with (scheme://ip:port); empty runs an embedded etcd in --data-dir.")
 	fs.StringVar(&o.EtcdCAFile, "etcd-cafile", o.EtcdCAFile, "SSL Certificate Authority file used to secure etcd communication.")
@@ -87,6 +95,9 @@ func (o *Options) Validate() error {
 	}
 	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
 		return fmt.Errorf("--tls-cert-file and --tls-private-key-file must be given together")
+	}
+	if (o.KubeletClientCertificate == "") != (o.KubeletClientKey == "") {
+		return fmt.Errorf("--kubelet-client-certificate and --kubelet-client-key must be given together")
 	}
 	if _, _, err := o.nodePortRange(); err != nil {
 		return err

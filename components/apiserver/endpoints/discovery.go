@@ -29,7 +29,12 @@ func subresources(res *registry.Resource) []subresource {
 	if res.Name == "pods" {
 		out = append(out,
 			subresource{"binding", res.GroupVersion.WithKind("Binding"), []string{"create"}},
-			subresource{"eviction", policyv1.SchemeGroupVersion.WithKind("Eviction"), []string{"create"}})
+			subresource{"eviction", policyv1.SchemeGroupVersion.WithKind("Eviction"), []string{"create"}},
+			// Connect subresources, proxied to the pod's kubelet.
+			subresource{"log", res.GVK(), []string{"get"}},
+			subresource{"exec", res.GroupVersion.WithKind("PodExecOptions"), []string{"create", "get"}},
+			subresource{"attach", res.GroupVersion.WithKind("PodAttachOptions"), []string{"create", "get"}},
+			subresource{"portforward", res.GroupVersion.WithKind("PodPortForwardOptions"), []string{"create", "get"}})
 	}
 	if res.Name == "namespaces" {
 		out = append(out, subresource{"finalize", res.GVK(), []string{"update"}})

@@ -20,6 +20,8 @@ type Handler struct {
 	versions map[string][]string
 	// byGroupVersion lists each group version's stores in name order.
 	byGroupVersion map[schema.GroupVersion][]*registry.Store
+	// connector serves connect subresources (nil: none).
+	connector Connector
 }
 
 // New returns a Handler serving stores.

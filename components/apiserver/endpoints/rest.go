@@ -49,6 +49,10 @@ func (rq *request) serve() {
 	case "finalize":
 		rq.serveFinalize()
 	default:
+		if rq.connects() {
+			rq.connect()
+			return
+		}
 		rq.fail(notFound())
 	}
 }

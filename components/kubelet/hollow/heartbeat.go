@@ -2,17 +2,16 @@ package hollow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubelab/kubelab/components/kubelet/nodestatus"
 )
 
 // beatKind is the work a heartbeat queue item asks for.
@@ -106,13 +105,9 @@ func (h *Nodes) register(ctx context.Context, n *node) error {
 	n.mu.Lock()
 	n.readySince = time.Now()
 	n.mu.Unlock()
-	want := h.nodeObject(n)
-	got, err := h.client.CoreV1().Nodes().Create(ctx, want, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		got, err = h.reconcileExisting(ctx, want)
-	}
+	got, err := nodestatus.Register(ctx, h.client, h.nodeObject(n))
 	if err != nil {
-		return fmt.Errorf("register node %s: %w", n.name, err)
+		return err
 	}
 	n.mu.Lock()
 	first := n.uid == ""
@@ -123,39 +118,6 @@ func (h *Nodes) register(ctx context.Context, n *node) error {
 		h.markRegistered()
 	}
 	return nil
-}
-
-// reconcileExisting makes an existing node ours again: missing labels
-// merged in, status replaced with a Ready one.
-func (h *Nodes) reconcileExisting(ctx context.Context, want *corev1.Node) (*corev1.Node, error) {
-	cur, err := h.client.CoreV1().Nodes().Get(ctx, want.Name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	missing := map[string]string{}
-	for k, v := range want.Labels {
-		if cur.Labels[k] != v {
-			missing[k] = v
-		}
-	}
-	if len(missing) > 0 {
-		data, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": missing}})
-		if err != nil {
-			return nil, err
-		}
-		if _, err := h.client.CoreV1().Nodes().Patch(ctx, want.Name, types.StrategicMergePatchType, data, metav1.PatchOptions{}); err != nil {
-			return nil, err
-		}
-	}
-	data, err := json.Marshal(map[string]any{"status": map[string]any{
-		"capacity": want.Status.Capacity, "allocatable": want.Status.Allocatable,
-		"conditions": want.Status.Conditions, "addresses": want.Status.Addresses,
-		"nodeInfo": want.Status.NodeInfo, "daemonEndpoints": want.Status.DaemonEndpoints,
-	}})
-	if err != nil {
-		return nil, err
-	}
-	return h.client.CoreV1().Nodes().PatchStatus(ctx, want.Name, data)
 }
 
 // nodeObject is the Node a hollow kubelet registers.
@@ -207,27 +169,14 @@ func (h *Nodes) conditions(n *node, now metav1.Time) []corev1.NodeCondition {
 	n.mu.Lock()
 	since := metav1.NewTime(n.readySince)
 	n.mu.Unlock()
-	c := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
-		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg,
-			LastHeartbeatTime: now, LastTransitionTime: since}
-	}
-	return []corev1.NodeCondition{
-		c(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-		c(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-		c(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-		c(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
-	}
+	return nodestatus.Conditions(nodestatus.Readiness{Ready: true}, now, since)
 }
 
 // postStatus patches the node's conditions with a fresh heartbeat.
 func (h *Nodes) postStatus(ctx context.Context, n *node) error {
-	data, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": h.conditions(n, metav1.Now())}})
+	got, err := nodestatus.PostConditions(ctx, h.client, n.name, h.conditions(n, metav1.Now()))
 	if err != nil {
 		return err
-	}
-	got, err := h.client.CoreV1().Nodes().PatchStatus(ctx, n.name, data)
-	if err != nil {
-		return fmt.Errorf("post status of node %s: %w", n.name, err)
 	}
 	h.stats.StatusWrites.Add(1)
 	n.mu.Lock()
@@ -238,59 +187,20 @@ func (h *Nodes) postStatus(ctx context.Context, n *node) error {
 
 // renewLease renews (or creates) the node's Lease in kube-node-lease.
 func (h *Nodes) renewLease(ctx context.Context, n *node) error {
-	leases := h.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
 	n.mu.Lock()
 	rv, uid := n.leaseRV, n.uid
 	n.mu.Unlock()
-	lease := h.leaseObject(n, uid, rv)
-	var got *coordinationv1.Lease
-	var err error
-	if rv != "" {
-		got, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			rv = ""
-		}
-	}
-	if rv == "" {
-		lease.ResourceVersion = ""
-		got, err = leases.Create(ctx, lease, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			var cur *coordinationv1.Lease
-			if cur, err = leases.Get(ctx, n.name, metav1.GetOptions{}); err == nil {
-				lease.ResourceVersion = cur.ResourceVersion
-				got, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
-			}
-		}
-	}
+	got, err := nodestatus.RenewLease(ctx, h.client,
+		nodestatus.Lease(n.name, uid, h.opts.LeaseDurationSeconds, rv, time.Now()))
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if err != nil {
-		n.mu.Lock()
 		n.leaseRV = ""
-		n.mu.Unlock()
-		return fmt.Errorf("renew lease of node %s: %w", n.name, err)
+		return fmt.Errorf("node %s: %w", n.name, err)
 	}
 	h.stats.LeaseWrites.Add(1)
-	n.mu.Lock()
 	n.leaseRV = got.ResourceVersion
-	n.mu.Unlock()
 	return nil
-}
-
-// leaseObject is the node's Lease renewed now, owned by the Node so the
-// garbage collector removes it with the node.
-func (h *Nodes) leaseObject(n *node, uid types.UID, rv string) *coordinationv1.Lease {
-	name := n.name
-	duration := h.opts.LeaseDurationSeconds
-	now := metav1.NewMicroTime(time.Now())
-	l := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{Name: n.name, Namespace: corev1.NamespaceNodeLease, ResourceVersion: rv},
-		Spec: coordinationv1.LeaseSpec{
-			HolderIdentity: &name, LeaseDurationSeconds: &duration, RenewTime: &now,
-		},
-	}
-	if uid != "" {
-		l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: n.name, UID: uid}}
-	}
-	return l
 }
 
 // setCIDRLocked records the node's podCIDR once node IPAM assigned it.

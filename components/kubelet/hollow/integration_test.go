@@ -36,7 +36,7 @@ type cluster struct {
 // short periods, and n hollow nodes with fast heartbeats.
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
-	cp := testcontrolplane.StartWith(t, func(o *local.Options) { o.Controllers = []string{} })
+	cp := testcontrolplane.StartWith(t, func(o *local.Options) { o.Controllers, o.NoScheduler = []string{}, true })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 

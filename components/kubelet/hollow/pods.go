@@ -2,22 +2,21 @@ package hollow
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+
+	"github.com/kubelab/kubelab/components/kubelet/podstatus"
 )
 
 // nodeIndex indexes the pod cache by spec.nodeName.
@@ -314,28 +313,14 @@ func (p *podRunner) kill(ctx context.Context, key string, pod *corev1.Pod, n *no
 	return 0, nil
 }
 
-// writeStatus patches the pod's status to want when it differs, with a
-// strategic merge patch guarded by the pod's uid, as the kubelet's status
-// manager does.
+// writeStatus patches the pod's status to want when it differs.
 func (p *podRunner) writeStatus(ctx context.Context, pod *corev1.Pod, want *corev1.PodStatus) error {
-	if equality.Semantic.DeepEqual(&pod.Status, want) {
-		return nil
-	}
-	oldData, err := json.Marshal(corev1.Pod{Status: pod.Status})
+	got, err := podstatus.Patch(ctx, p.h.client, pod, want)
 	if err != nil {
 		return err
 	}
-	newData, err := json.Marshal(corev1.Pod{ObjectMeta: metav1.ObjectMeta{UID: pod.UID}, Status: *want})
-	if err != nil {
-		return err
+	if got != nil {
+		p.h.stats.PodStatusWrites.Add(1)
 	}
-	patch, err := strategicpatch.CreateTwoWayMergePatch(oldData, newData, corev1.Pod{})
-	if err != nil {
-		return fmt.Errorf("status patch of pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	if _, err := p.h.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status"); err != nil {
-		return fmt.Errorf("patch status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	p.h.stats.PodStatusWrites.Add(1)
 	return nil
 }

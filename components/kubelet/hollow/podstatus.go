@@ -11,10 +11,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubelab/kubelab/components/kubelet/podstatus"
 )
 
 // statusTime is t as the API stores it (whole seconds).
-func statusTime(t time.Time) metav1.Time { return metav1.NewTime(t).Rfc3339Copy() }
+func statusTime(t time.Time) metav1.Time { return podstatus.Time(t) }
 
 // podStatus is the status a kubelet would report for pod, whose containers
 // are in state r on a node with IP hostIP, at now. It starts from the
@@ -41,13 +43,8 @@ func podStatus(pod *corev1.Pod, r *podRuntime, hostIP string, c cue, now time.Ti
 		s.InitContainerStatuses = append(s.InitContainerStatuses, completedInit(pod, ic, r))
 	}
 	s.ContainerStatuses = make([]corev1.ContainerStatus, 0, len(pod.Spec.Containers))
-	var unready []string
 	for _, ctr := range pod.Spec.Containers {
-		cs := containerStatus(pod, ctr, r, c, now)
-		if !cs.Ready {
-			unready = append(unready, ctr.Name)
-		}
-		s.ContainerStatuses = append(s.ContainerStatuses, cs)
+		s.ContainerStatuses = append(s.ContainerStatuses, containerStatus(pod, ctr, r, c, now))
 	}
 	sort.Slice(s.ContainerStatuses, func(i, j int) bool { return s.ContainerStatuses[i].Name < s.ContainerStatuses[j].Name })
 
@@ -58,85 +55,9 @@ func podStatus(pod *corev1.Pod, r *podRuntime, hostIP string, c cue, now time.Ti
 			s.Phase = corev1.PodFailed
 		}
 	}
-	podConditions(pod, s, unready, now)
-	return s
-}
-
-// podConditions sets the conditions the kubelet owns.
-func podConditions(pod *corev1.Pod, s *corev1.PodStatus, unready []string, now time.Time) {
-	set := func(t corev1.PodConditionType, ok bool, reason, msg string) {
-		setCondition(s, corev1.PodCondition{Type: t, Status: boolStatus(ok), Reason: reason, Message: msg, ObservedGeneration: pod.Generation}, now)
-	}
 	terminal := s.Phase == corev1.PodSucceeded || s.Phase == corev1.PodFailed
-	if podCondition(s, corev1.PodScheduled) == nil {
-		set(corev1.PodScheduled, true, "", "")
-	}
-	set(corev1.PodReadyToStartContainers, !terminal, "", "")
-	set(corev1.PodInitialized, true, "", "")
-
-	readyReason, readyMsg := "", ""
-	switch {
-	case s.Phase == corev1.PodSucceeded:
-		readyReason = "PodCompleted"
-	case s.Phase == corev1.PodFailed:
-		readyReason = "PodFailed"
-	case len(unready) > 0:
-		readyReason, readyMsg = "ContainersNotReady", fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))
-	}
-	set(corev1.ContainersReady, readyReason == "", readyReason, readyMsg)
-	if readyReason == "" {
-		readyReason, readyMsg = readinessGates(pod, s)
-	}
-	set(corev1.PodReady, readyReason == "", readyReason, readyMsg)
-}
-
-// readinessGates returns why the pod's readiness gates keep it unready.
-func readinessGates(pod *corev1.Pod, s *corev1.PodStatus) (string, string) {
-	var msgs []string
-	for _, g := range pod.Spec.ReadinessGates {
-		c := podCondition(s, g.ConditionType)
-		switch {
-		case c == nil:
-			msgs = append(msgs, fmt.Sprintf("corresponding condition of pod readiness gate %q does not exist.", g.ConditionType))
-		case c.Status != corev1.ConditionTrue:
-			msgs = append(msgs, fmt.Sprintf("the status of pod readiness gate %q is not \"True\", but %v", g.ConditionType, c.Status))
-		}
-	}
-	if len(msgs) == 0 {
-		return "", ""
-	}
-	return "ReadinessGatesNotReady", strings.Join(msgs, ", ")
-}
-
-func boolStatus(ok bool) corev1.ConditionStatus {
-	if ok {
-		return corev1.ConditionTrue
-	}
-	return corev1.ConditionFalse
-}
-
-func podCondition(s *corev1.PodStatus, t corev1.PodConditionType) *corev1.PodCondition {
-	for i := range s.Conditions {
-		if s.Conditions[i].Type == t {
-			return &s.Conditions[i]
-		}
-	}
-	return nil
-}
-
-// setCondition sets c in s, keeping its transition time when the status
-// did not change.
-func setCondition(s *corev1.PodStatus, c corev1.PodCondition, now time.Time) {
-	c.LastTransitionTime = statusTime(now)
-	if old := podCondition(s, c.Type); old != nil {
-		if old.Status == c.Status {
-			c.LastTransitionTime = old.LastTransitionTime
-		}
-		c.LastProbeTime = old.LastProbeTime
-		*old = c
-		return
-	}
-	s.Conditions = append(s.Conditions, c)
+	podstatus.SetConditions(pod, s, !terminal, now)
+	return s
 }
 
 // containerStatus reports one container in runtime state r.
@@ -176,7 +97,7 @@ func completedInit(pod *corev1.Pod, ctr corev1.Container, r *podRuntime) corev1.
 	f := false
 	id := containerID(pod, ctr.Name, 0)
 	return corev1.ContainerStatus{
-		Name: ctr.Name, Image: ctr.Image, ImageID: imageID(ctr.Image), ContainerID: id, Started: &f,
+		Name: ctr.Name, Image: ctr.Image, ImageID: imageID(ctr.Image), ContainerID: id, Started: &f, Ready: true,
 		State: corev1.ContainerState{Terminated: terminated(&termination{started: r.started, finished: r.started}, id)},
 	}
 }

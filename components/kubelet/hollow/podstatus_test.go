@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubelab/kubelab/components/kubelet/podstatus"
 )
 
 func testPod() *corev1.Pod {
@@ -24,7 +26,7 @@ func testPod() *corev1.Pod {
 }
 
 func condition(s *corev1.PodStatus, t corev1.PodConditionType) corev1.PodCondition {
-	if c := podCondition(s, t); c != nil {
+	if c := podstatus.Condition(s, t); c != nil {
 		return *c
 	}
 	return corev1.PodCondition{}
