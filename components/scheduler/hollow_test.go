@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"fmt"
+	_ "github.com/kubelab/kubelab/components/controllers/nodeipam"
 	"testing"
 	"time"
 

@@ -20,8 +20,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubelab/kubelab/components/controllermanager"
-	// The whole controller-manager: every controller registered.
-	_ "github.com/kubelab/kubelab/components/controllermanager/all"
 	"github.com/kubelab/kubelab/components/controllers"
 	"github.com/kubelab/kubelab/components/controllers/podgc"
 	"github.com/kubelab/kubelab/components/internal/testcontrolplane"

@@ -29,7 +29,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -76,13 +75,12 @@ func New(ctx context.Context, c *controllers.Context) (controllers.Controller, e
 	podInf := c.Informers.Core().V1().Pods()
 	nodeInf := c.Informers.Core().V1().Nodes()
 	dsc := &Controller{
-		client:     c.Client,
-		dsLister:   dsInf.Lister(),
-		podLister:  podInf.Lister(),
-		nodeLister: nodeInf.Lister(),
-		synced:     []cache.InformerSynced{dsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name}),
+		client:            c.Client,
+		dsLister:          dsInf.Lister(),
+		podLister:         podInf.Lister(),
+		nodeLister:        nodeInf.Lister(),
+		synced:            []cache.InformerSynced{dsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
+		queue:             controllers.NewQueue[string](Name),
 		expectations:      ownership.NewExpectations(),
 		failedPodsBackoff: flowcontrol.NewBackOff(time.Second, 15*time.Minute),
 		recorder:          c.Recorder("daemonset-controller"),
@@ -119,11 +117,7 @@ func New(ctx context.Context, c *controllers.Context) (controllers.Controller, e
 	return dsc, nil
 }
 
-func (dsc *Controller) enqueue(obj interface{}) {
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		dsc.queue.Add(key)
-	}
-}
+func (dsc *Controller) enqueue(obj interface{}) { controllers.Enqueue(dsc.queue, obj) }
 
 // enqueueAll queues every daemon set (a node changed).
 func (dsc *Controller) enqueueAll() {
@@ -211,15 +205,9 @@ func (dsc *Controller) updatePod(oldObj, curObj interface{}) {
 }
 
 func (dsc *Controller) deletePod(obj interface{}) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.DeletedObject[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	if key := dsc.ownerOf(pod); key != "" {
 		dsc.expectations.Observed(key, false)
@@ -229,42 +217,8 @@ func (dsc *Controller) deletePod(obj interface{}) {
 
 // Run waits for the caches and runs workers until ctx ends.
 func (dsc *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer dsc.queue.ShutDown()
-	dsc.log.Info("starting controller")
-	defer dsc.log.Info("stopped controller")
-	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), dsc.synced...) {
-		return
-	}
-	for i := 0; i < max(workers, 1); i++ {
-		go wait.UntilWithContext(ctx, dsc.worker, time.Second)
-	}
 	go wait.UntilWithContext(ctx, func(context.Context) { dsc.failedPodsBackoff.GC() }, time.Minute)
-	<-ctx.Done()
-}
-
-func (dsc *Controller) worker(ctx context.Context) {
-	for dsc.processNextWorkItem(ctx) {
-	}
-}
-
-func (dsc *Controller) processNextWorkItem(ctx context.Context) bool {
-	key, quit := dsc.queue.Get()
-	if quit {
-		return false
-	}
-	defer dsc.queue.Done(key)
-	if err := dsc.sync(ctx, key); err != nil {
-		if apierrors.IsConflict(err) {
-			dsc.log.Debug("sync conflict, requeued", "daemonset", key, "err", err)
-		} else {
-			dsc.log.Warn("sync failed, requeued", "daemonset", key, "err", err)
-		}
-		dsc.queue.AddRateLimited(key)
-		return true
-	}
-	dsc.queue.Forget(key)
-	return true
+	controllers.RunWorkers(ctx, Name, max(workers, 1), dsc.queue, dsc.sync, dsc.log, dsc.synced...)
 }
 
 // deletePodOf deletes a daemon pod (guarded by its uid) and records it.

@@ -14,11 +14,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -59,11 +56,10 @@ func New(_ context.Context, c *controllers.Context) (controllers.Controller, err
 		dLister:   d.Lister(),
 		rsLister:  rs.Lister(),
 		podLister: pods.Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "deployment"}),
-		synced: []cache.InformerSynced{d.Informer().HasSynced, rs.Informer().HasSynced, pods.Informer().HasSynced},
-		now:    time.Now,
-		log:    slog.With("controller", Component),
+		queue:     controllers.NewQueue[string]("deployment"),
+		synced:    []cache.InformerSynced{d.Informer().HasSynced, rs.Informer().HasSynced, pods.Informer().HasSynced},
+		now:       time.Now,
+		log:       slog.With("controller", Component),
 	}
 	if c.Recorder != nil {
 		ctl.recorder = c.Recorder(Component)
@@ -92,51 +88,10 @@ func New(_ context.Context, c *controllers.Context) (controllers.Controller, err
 
 // Run implements controllers.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
+	controllers.RunWorkers(ctx, "deployment", workers, c.queue, c.sync, c.log, c.synced...)
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if apierrors.IsConflict(err) {
-			// A stale cache; the retry sees the newer object.
-			c.log.Debug("sync conflict", "key", key, "err", err)
-		} else {
-			c.log.Warn("sync failed", "key", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
-}
-
-func (c *Controller) enqueue(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		c.queue.Add(t.Key)
-		return
-	}
-	if d, ok := obj.(*appsv1.Deployment); ok {
-		c.queue.Add(d.Namespace + "/" + d.Name)
-	}
-}
+func (c *Controller) enqueue(obj any) { controllers.Enqueue(c.queue, obj) }
 
 func (c *Controller) enqueueAfter(d *appsv1.Deployment, after time.Duration) {
 	c.queue.AddAfter(d.Namespace+"/"+d.Name, after)
@@ -220,10 +175,7 @@ func (c *Controller) updateReplicaSet(old, cur any) {
 }
 
 func (c *Controller) deleteReplicaSet(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	rs, ok := obj.(*appsv1.ReplicaSet)
+	rs, ok := controllers.DeletedObject[*appsv1.ReplicaSet](obj)
 	if !ok {
 		return
 	}
@@ -237,10 +189,7 @@ func (c *Controller) deleteReplicaSet(obj any) {
 // deletePod wakes a Recreate deployment, which waits for its old pods to
 // be gone before it creates new ones.
 func (c *Controller) deletePod(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.DeletedObject[*corev1.Pod](obj)
 	if !ok {
 		return
 	}

@@ -3,6 +3,7 @@ package endpoints
 import (
 	"context"
 	"fmt"
+	_ "github.com/kubelab/kubelab/components/controllers/garbagecollector"
 	"testing"
 	"time"
 

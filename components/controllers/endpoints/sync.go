@@ -3,7 +3,7 @@ package endpoints
 import (
 	"context"
 	"fmt"
-	"net"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -59,7 +59,7 @@ func (ec *Controller) sync(ctx context.Context, key string) error {
 	}
 	want := desiredLabels(svc)
 	if current != nil && apiequality.Semantic.DeepEqual(current.Subsets, subsets) &&
-		mapsEqual(current.Labels, want) && (current.Annotations[corev1.EndpointsOverCapacity] != "") == truncated {
+		maps.Equal(current.Labels, want) && (current.Annotations[corev1.EndpointsOverCapacity] != "") == truncated {
 		ec.triggers.Done(key, mark)
 		return nil
 	}
@@ -126,7 +126,7 @@ func desiredSubsets(svc *corev1.Service, pods []*corev1.Pod) []corev1.EndpointSu
 		if !servicepods.ShouldPodBeInEndpoints(pod, tolerateUnready) {
 			continue
 		}
-		ip := podIPForService(pod, svc)
+		ip := servicepods.PodIP(pod, primaryIPv6(svc))
 		if ip == "" {
 			continue
 		}
@@ -169,23 +169,9 @@ func desiredSubsets(svc *corev1.Service, pods []*corev1.Pod) []corev1.EndpointSu
 	return subsets
 }
 
-// podIPForService picks the pod IP of the service's primary IP family.
-func podIPForService(pod *corev1.Pod, svc *corev1.Service) string {
-	wantV6 := len(svc.Spec.IPFamilies) > 0 && svc.Spec.IPFamilies[0] == corev1.IPv6Protocol
-	ips := []string{pod.Status.PodIP}
-	for _, ip := range pod.Status.PodIPs {
-		ips = append(ips, ip.IP)
-	}
-	for _, s := range ips {
-		ip := net.ParseIP(s)
-		if ip == nil {
-			continue
-		}
-		if (ip.To4() == nil) == wantV6 {
-			return s
-		}
-	}
-	return ""
+// primaryIPv6 reports whether the service's primary IP family is IPv6.
+func primaryIPv6(svc *corev1.Service) bool {
+	return len(svc.Spec.IPFamilies) > 0 && svc.Spec.IPFamilies[0] == corev1.IPv6Protocol
 }
 
 // truncate keeps at most maxCapacity addresses, ready ones first.

@@ -3,6 +3,7 @@ package endpointslice
 import (
 	"context"
 	"fmt"
+	_ "github.com/kubelab/kubelab/components/controllers/garbagecollector"
 	"sort"
 	"testing"
 	"time"

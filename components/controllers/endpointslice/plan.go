@@ -2,7 +2,7 @@ package endpointslice
 
 import (
 	"fmt"
-	"net"
+	"maps"
 	"slices"
 	"strings"
 
@@ -90,7 +90,7 @@ func (sc *Controller) planType(p *plan, svc *corev1.Service, at discoveryv1.Addr
 			emptied = append(emptied, s)
 			continue
 		}
-		st := &sliceState{slice: s, group: g, changed: !equalStrings(s.Labels, wantLabels)}
+		st := &sliceState{slice: s, group: g, changed: !maps.Equal(s.Labels, wantLabels)}
 		for _, ep := range s.Endpoints {
 			k := endpointKey(ep)
 			d, ok := g.eps[k]
@@ -172,7 +172,7 @@ func (sc *Controller) planType(p *plan, svc *corev1.Service, at discoveryv1.Addr
 		switch {
 		case placeholder == nil:
 			creates = append(creates, newSlice(svc, at, []discoveryv1.EndpointPort{}))
-		case len(placeholder.Endpoints) > 0 || !equalStrings(placeholder.Labels, wantLabels):
+		case len(placeholder.Endpoints) > 0 || !maps.Equal(placeholder.Labels, wantLabels):
 			s := placeholder.DeepCopy()
 			s.Endpoints = nil
 			s.Labels = wantLabels
@@ -186,7 +186,7 @@ func (sc *Controller) planType(p *plan, svc *corev1.Service, at discoveryv1.Addr
 // podToEndpoint builds the pod's endpoint of the address type; false when
 // the pod has no IP of that family.
 func (sc *Controller) podToEndpoint(pod *corev1.Pod, svc *corev1.Service, at discoveryv1.AddressType) (discoveryv1.Endpoint, bool) {
-	ip := podIP(pod, at)
+	ip := servicepods.PodIP(pod, at != discoveryv1.AddressTypeIPv4)
 	if ip == "" {
 		return discoveryv1.Endpoint{}, false
 	}
@@ -214,24 +214,6 @@ func (sc *Controller) podToEndpoint(pod *corev1.Pod, svc *corev1.Service, at dis
 		ep.Hostname = &h
 	}
 	return ep, true
-}
-
-// podIP returns the pod's IP of the address type's family, or "".
-func podIP(pod *corev1.Pod, at discoveryv1.AddressType) string {
-	ips := []string{pod.Status.PodIP}
-	for _, ip := range pod.Status.PodIPs {
-		ips = append(ips, ip.IP)
-	}
-	for _, s := range ips {
-		ip := net.ParseIP(s)
-		if ip == nil {
-			continue
-		}
-		if v4 := ip.To4() != nil; v4 == (at == discoveryv1.AddressTypeIPv4) {
-			return s
-		}
-	}
-	return ""
 }
 
 // endpointPorts resolves the service ports against the pod; ports the pod

@@ -25,9 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
@@ -47,7 +45,12 @@ type Controller struct {
 	kinds  map[string]kindInfo
 	synced []cache.InformerSynced
 	queue  workqueue.TypedRateLimitingInterface[types.UID]
+	log    *slog.Logger
 }
+
+// foregroundRetry is how soon an owner deleted in the foreground is looked
+// at again while dependents still block it.
+const foregroundRetry = 500 * time.Millisecond
 
 type kindInfo struct {
 	gvr        schema.GroupVersionResource
@@ -62,6 +65,7 @@ func New(ctx context.Context, c *controllers.Context) (controllers.Controller, e
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](50*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbagecollector"}),
+		log: slog.Default().With("controller", "garbagecollector"),
 	}
 	lists, err := ctl.discovery.ServerPreferredResources()
 	if err != nil && len(lists) == 0 {
@@ -113,10 +117,7 @@ func (c *Controller) handler(gvr schema.GroupVersionResource, apiVersion, kind s
 		AddFunc:    observe,
 		UpdateFunc: func(_, obj interface{}) { observe(obj) },
 		DeleteFunc: func(obj interface{}) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			m, ok := obj.(*metav1.PartialObjectMetadata)
+			m, ok := controllers.DeletedObject[*metav1.PartialObjectMetadata](obj)
 			if !ok {
 				return
 			}
@@ -130,58 +131,29 @@ func (c *Controller) handler(gvr schema.GroupVersionResource, apiVersion, kind s
 
 // Run implements controllers.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		uid, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		requeue, err := c.sync(ctx, uid)
-		switch {
-		case err != nil:
-			slog.Warn("garbage collector sync failed", "uid", uid, "err", err)
-			c.queue.AddRateLimited(uid)
-		case requeue:
-			c.queue.AddAfter(uid, 500*time.Millisecond)
-			c.queue.Forget(uid)
-		default:
-			c.queue.Forget(uid)
-		}
-		c.queue.Done(uid)
-	}
+	controllers.RunWorkers(ctx, "garbagecollector", workers, c.queue, c.sync, c.log, c.synced...)
 }
 
 // sync handles one object: finishes its orphaning or foreground deletion,
-// or deletes it when its owners are gone. requeue asks to look again soon.
-func (c *Controller) sync(ctx context.Context, uid types.UID) (requeue bool, err error) {
+// or deletes it when its owners are gone.
+func (c *Controller) sync(ctx context.Context, uid types.UID) error {
 	n, ok := c.graph.get(uid)
 	if !ok {
-		return false, nil
+		return nil
 	}
 	if n.virtual {
 		return c.checkVirtual(ctx, n)
 	}
 	switch {
 	case n.deleting && n.hasFinalizer(metav1.FinalizerOrphanDependents):
-		return false, c.orphanDependents(ctx, n)
+		return c.orphanDependents(ctx, n)
 	case n.deleting && n.hasFinalizer(metav1.FinalizerDeleteDependents):
 		return c.deleteDependentsInForeground(ctx, n)
 	}
 	if len(n.owners) == 0 {
-		return false, nil
+		return nil
 	}
-	return false, c.checkOwners(ctx, n)
+	return c.checkOwners(ctx, n)
 }
 
 // ownerState is an owner reference's fate.
@@ -287,7 +259,7 @@ func (c *Controller) delete(ctx context.Context, n snapshot, policy metav1.Delet
 
 // deleteDependentsInForeground deletes n's dependents and removes its
 // foregroundDeletion finalizer once none blocks it.
-func (c *Controller) deleteDependentsInForeground(ctx context.Context, n snapshot) (bool, error) {
+func (c *Controller) deleteDependentsInForeground(ctx context.Context, n snapshot) error {
 	for _, d := range n.dependentList {
 		if d.virtual || d.deleting && !c.graph.hasDependents(d.uid) {
 			continue
@@ -297,13 +269,13 @@ func (c *Controller) deleteDependentsInForeground(ctx context.Context, n snapsho
 			policy = metav1.DeletePropagationForeground
 		}
 		if err := c.delete(ctx, d, policy); err != nil {
-			return false, err
+			return err
 		}
 	}
 	if c.graph.blocking(n.uid) > 0 {
-		return true, nil
+		return controllers.RequeueAfter(foregroundRetry)
 	}
-	return false, c.removeFinalizer(ctx, n, metav1.FinalizerDeleteDependents)
+	return c.removeFinalizer(ctx, n, metav1.FinalizerDeleteDependents)
 }
 
 // orphanDependents removes n's references from its dependents, then the
@@ -322,11 +294,11 @@ func (c *Controller) orphanDependents(ctx context.Context, n snapshot) error {
 
 // checkVirtual looks up an owner never observed: when it does not exist its
 // dependents are rechecked (they will find it gone).
-func (c *Controller) checkVirtual(ctx context.Context, n snapshot) (bool, error) {
+func (c *Controller) checkVirtual(ctx context.Context, n snapshot) error {
 	for _, d := range n.dependentList {
 		c.queue.Add(d.uid)
 	}
-	return false, nil
+	return nil
 }
 
 // removeOwnerRefs drops the references to owners from n with a strategic

@@ -39,7 +39,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	batchlisters "k8s.io/client-go/listers/batch/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -94,14 +93,12 @@ func New(ctx context.Context, c *controllers.Context) (controllers.Controller, e
 	jobInf := c.Informers.Batch().V1().Jobs()
 	podInf := c.Informers.Core().V1().Pods()
 	jm := &Controller{
-		client:    c.Client,
-		jobLister: jobInf.Lister(),
-		podLister: podInf.Lister(),
-		synced:    []cache.InformerSynced{jobInf.Informer().HasSynced, podInf.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name}),
-		orphanQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name + "-orphan-pods"}),
+		client:       c.Client,
+		jobLister:    jobInf.Lister(),
+		podLister:    podInf.Lister(),
+		synced:       []cache.InformerSynced{jobInf.Informer().HasSynced, podInf.Informer().HasSynced},
+		queue:        controllers.NewQueue[string](Name),
+		orphanQueue:  controllers.NewQueue[string](Name + "-orphan-pods"),
 		expectations: ownership.NewExpectations(),
 		finalizers:   newUIDExpectations(),
 		superseded:   newRVTracker(),
@@ -127,25 +124,15 @@ func New(ctx context.Context, c *controllers.Context) (controllers.Controller, e
 	return jm, nil
 }
 
-func (jm *Controller) enqueueJob(obj interface{}) {
-	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-		jm.queue.Add(key)
-	}
-}
+func (jm *Controller) enqueueJob(obj interface{}) { controllers.Enqueue(jm.queue, obj) }
 
 // deleteJob requeues the job (to drop its state) and its pods that still
 // hold the tracking finalizer, which nobody else would remove.
 func (jm *Controller) deleteJob(obj interface{}) {
 	jm.enqueueJob(obj)
-	job, ok := obj.(*batchv1.Job)
+	job, ok := controllers.DeletedObject[*batchv1.Job](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if job, ok = tomb.Obj.(*batchv1.Job); !ok {
-			return
-		}
+		return
 	}
 	pods, err := jm.podLister.Pods(job.Namespace).List(labels.Everything())
 	if err != nil {
@@ -266,15 +253,9 @@ func (jm *Controller) updatePod(oldObj, curObj interface{}) {
 
 // deletePod handles a pod deleted (final) or marked for deletion.
 func (jm *Controller) deletePod(obj interface{}, final bool) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.DeletedObject[*corev1.Pod](obj)
 	if !ok {
-		tomb, ok := obj.(cache.DeletedFinalStateUnknown)
-		if !ok {
-			return
-		}
-		if pod, ok = tomb.Obj.(*corev1.Pod); !ok {
-			return
-		}
+		return
 	}
 	job := jm.resolveJob(pod)
 	if job == nil || isFinished(job) {
@@ -291,7 +272,8 @@ func (jm *Controller) deletePod(obj interface{}, final bool) {
 	jm.queue.Add(key)
 }
 
-// Run waits for the caches and runs workers until ctx ends.
+// Run waits for the caches and runs workers until ctx ends; one more
+// worker releases orphan pods.
 func (jm *Controller) Run(ctx context.Context, workers int) {
 	defer utilruntime.HandleCrash()
 	defer jm.queue.ShutDown()
@@ -301,36 +283,9 @@ func (jm *Controller) Run(ctx context.Context, workers int) {
 	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), jm.synced...) {
 		return
 	}
-	for i := 0; i < max(workers, 1); i++ {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for jm.process(ctx, jm.queue, jm.sync) {
-			}
-		}, time.Second)
-	}
-	go wait.UntilWithContext(ctx, func(ctx context.Context) {
-		for jm.process(ctx, jm.orphanQueue, jm.syncOrphanPod) {
-		}
-	}, time.Second)
+	controllers.StartWorkers(ctx, max(workers, 1), jm.queue, jm.sync, jm.log)
+	controllers.StartWorkers(ctx, 1, jm.orphanQueue, jm.syncOrphanPod, jm.log)
 	<-ctx.Done()
-}
-
-func (jm *Controller) process(ctx context.Context, q workqueue.TypedRateLimitingInterface[string], sync func(context.Context, string) error) bool {
-	key, quit := q.Get()
-	if quit {
-		return false
-	}
-	defer q.Done(key)
-	if err := sync(ctx, key); err != nil {
-		if apierrors.IsConflict(err) {
-			jm.log.Debug("sync conflict, requeued", "key", key, "err", err)
-		} else {
-			jm.log.Warn("sync failed, requeued", "key", key, "err", err)
-		}
-		q.AddRateLimited(key)
-		return true
-	}
-	q.Forget(key)
-	return true
 }
 
 // syncOrphanPod removes the tracking finalizer from a pod no running job

@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	_ "github.com/kubelab/kubelab/components/controllers/garbagecollector"
 	"sort"
 	"sync"
 	"testing"

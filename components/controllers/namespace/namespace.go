@@ -17,9 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -42,6 +40,7 @@ type Controller struct {
 	lister    corelisters.NamespaceLister
 	synced    cache.InformerSynced
 	queue     workqueue.TypedRateLimitingInterface[string]
+	log       *slog.Logger
 }
 
 // New builds the controller on the shared informers.
@@ -56,6 +55,7 @@ func New(_ context.Context, c *controllers.Context) (controllers.Controller, err
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
+		log: slog.Default().With("controller", "namespace"),
 	}
 	enqueue := func(obj interface{}) {
 		if n, ok := obj.(*corev1.Namespace); ok && n.DeletionTimestamp != nil {
@@ -73,39 +73,8 @@ func New(_ context.Context, c *controllers.Context) (controllers.Controller, err
 
 // Run implements controllers.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
+	controllers.RunWorkers(ctx, "namespace", workers, c.queue, c.sync, c.log, c.synced)
 }
-
-func (c *Controller) worker(ctx context.Context) {
-	for {
-		key, quit := c.queue.Get()
-		if quit {
-			return
-		}
-		err := c.sync(ctx, key)
-		switch {
-		case errors.Is(err, errContentRemaining):
-			c.queue.Forget(key)
-			c.queue.AddAfter(key, contentRetry)
-		case err != nil:
-			slog.Warn("namespace sync failed", "namespace", key, "err", err)
-			c.queue.AddRateLimited(key)
-		default:
-			c.queue.Forget(key)
-		}
-		c.queue.Done(key)
-	}
-}
-
-var errContentRemaining = errors.New("content remaining")
 
 // sync deletes the content of a terminating namespace and finalizes it
 // once empty.
@@ -137,7 +106,7 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 		return errors.Join(errs...)
 	}
 	if remaining > 0 {
-		return errContentRemaining
+		return controllers.RequeueAfter(contentRetry)
 	}
 	return c.finalize(ctx, ns)
 }
@@ -223,7 +192,7 @@ func (c *Controller) finalize(ctx context.Context, ns *corev1.Namespace) error {
 		return nil
 	}
 	if apierrors.IsConflict(err) {
-		return errContentRemaining
+		return controllers.RequeueAfter(contentRetry)
 	}
 	return err
 }

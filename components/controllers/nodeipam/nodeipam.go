@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -70,8 +68,7 @@ func New(ctx context.Context, c *controllers.Context) (controllers.Controller, e
 	nodes := c.Informers.Core().V1().Nodes()
 	ctl := &Controller{
 		client: c.Client, nodes: nodes.Lister(), nodesSynced: nodes.Informer().HasSynced,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name}),
+		queue:    controllers.NewQueue[string](Name),
 		recorder: c.Recorder(Name + "-controller"),
 		log:      slog.Default().With("controller", Name),
 		sets:     sets,
@@ -123,14 +120,7 @@ func parseClusterCIDRs(spec string, maskSize int) ([]*cidrSet, error) {
 	return sets, nil
 }
 
-func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(key)
-}
+func (c *Controller) enqueue(obj any) { controllers.Enqueue(c.queue, obj) }
 
 // Run rebuilds the allocation map from the existing nodes, then assigns
 // podCIDRs until ctx ends.
@@ -144,9 +134,7 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		c.log.Error("rebuild CIDR allocations", "err", err)
 	}
 	c.log.Info("starting", "workers", workers)
-	for range max(workers, 1) {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
+	controllers.StartWorkers(ctx, max(workers, 1), c.queue, c.sync, c.log)
 	<-ctx.Done()
 }
 
@@ -163,26 +151,6 @@ func (c *Controller) rebuild() error {
 		c.recordLocked(n)
 	}
 	return nil
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		c.log.Info("sync failed, requeued", "node", key, "err", err)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
 }
 
 // sync gives the node a podCIDR if it has none, records one it has, and

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -80,14 +79,12 @@ func New(ctx context.Context, c *controllers.Context) (controllers.Controller, e
 		client: c.Client, nodes: nodes.Lister(), leases: leases.Lister(), pods: pods.Lister(),
 		podsByNode: pods.Informer().GetIndexer(),
 		synced:     []cache.InformerSynced{nodes.Informer().HasSynced, leases.Informer().HasSynced, pods.Informer().HasSynced},
-		nodeQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name}),
-		evictQueue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name + "-taint-eviction"}),
-		recorder: c.Recorder(Name + "-controller"),
-		log:      slog.Default().With("controller", Name),
-		now:      time.Now,
-		grace:    grace,
+		nodeQueue:  controllers.NewQueue[string](Name),
+		evictQueue: controllers.NewQueue[string](Name + "-taint-eviction"),
+		recorder:   c.Recorder(Name + "-controller"),
+		log:        slog.Default().With("controller", Name),
+		now:        time.Now,
+		grace:      grace,
 		// Upstream's --node-startup-grace-period is 60s against a 40s
 		// monitor grace period; keep the ratio when the grace is tuned.
 		startupGrace: grace * 3 / 2,
@@ -142,14 +139,7 @@ func (c *Controller) nodeUpdated(old, cur any) {
 	}
 }
 
-func (c *Controller) nodeDeleted(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.nodeQueue.Add(key)
-}
+func (c *Controller) nodeDeleted(obj any) { controllers.Enqueue(c.nodeQueue, obj) }
 
 // podChanged queues a pod for the taint-eviction check when its node has
 // NoExecute taints, and its node when the node is not ready (so a pod
@@ -188,36 +178,8 @@ func (c *Controller) Run(ctx context.Context, workers int) {
 		return
 	}
 	c.log.Info("starting", "workers", workers, "gracePeriod", c.grace, "monitorPeriod", c.period)
-	for range max(workers, 1) {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for processNext(ctx, c.nodeQueue, c.syncNode, c.log) {
-			}
-		}, time.Second)
-		go wait.UntilWithContext(ctx, func(ctx context.Context) {
-			for processNext(ctx, c.evictQueue, c.syncEviction, c.log) {
-			}
-		}, time.Second)
-	}
+	controllers.StartWorkers(ctx, max(workers, 1), c.nodeQueue, c.syncNode, c.log)
+	controllers.StartWorkers(ctx, max(workers, 1), c.evictQueue, c.syncEviction, c.log)
 	go wait.UntilWithContext(ctx, c.monitor, c.period)
 	<-ctx.Done()
-}
-
-// processNext runs sync on the next key of q; failures are retried with
-// the queue's backoff.
-func processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[string],
-	sync func(context.Context, string) error, log *slog.Logger) bool {
-	key, quit := q.Get()
-	if quit {
-		return false
-	}
-	defer q.Done(key)
-	if err := sync(ctx, key); err != nil {
-		if !apierrors.IsConflict(err) {
-			log.Info("sync failed, requeued", "key", key, "err", err)
-		}
-		q.AddRateLimited(key)
-		return true
-	}
-	q.Forget(key)
-	return true
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/kubelab/kubelab/components/controllers"
 	"github.com/kubelab/kubelab/components/controllers/ownership"
 )
 
@@ -21,15 +22,7 @@ func keyOf(obj metav1.Object) string {
 	return obj.GetNamespace() + "/" + obj.GetName()
 }
 
-func (c *Controller) enqueue(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		c.queue.Add(t.Key)
-		return
-	}
-	if m, ok := obj.(metav1.Object); ok {
-		c.queue.Add(keyOf(m))
-	}
-}
+func (c *Controller) enqueue(obj any) { controllers.Enqueue(c.queue, obj) }
 
 func (c *Controller) addOwner(obj any) { c.enqueue(obj) }
 
@@ -44,14 +37,9 @@ func (c *Controller) updateOwner(old, cur any) {
 }
 
 func (c *Controller) deleteOwner(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		c.expectations.Forget(t.Key)
-		c.queue.Add(t.Key)
-		return
-	}
-	if m, ok := obj.(metav1.Object); ok {
-		c.expectations.Forget(keyOf(m))
-		c.queue.Add(keyOf(m))
+	if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+		c.expectations.Forget(key)
+		c.queue.Add(key)
 	}
 }
 
@@ -156,10 +144,7 @@ func (c *Controller) updatePod(old, cur any) {
 }
 
 func (c *Controller) deletePod(obj any) {
-	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-		obj = t.Obj
-	}
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := controllers.DeletedObject[*corev1.Pod](obj)
 	if !ok {
 		return
 	}

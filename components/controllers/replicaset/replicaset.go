@@ -17,11 +17,8 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -107,12 +104,11 @@ func NewFor(_ context.Context, c *controllers.Context, kind Kind) (*Controller, 
 		client:       c.Client,
 		podLister:    pods.Lister(),
 		expectations: ownership.NewTrackedExpectations(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: kind.Component}),
-		synced: []cache.InformerSynced{kind.Informer.HasSynced, pods.Informer().HasSynced},
-		burst:  BurstReplicas,
-		now:    time.Now,
-		log:    slog.With("controller", kind.Component),
+		queue:        controllers.NewQueue[string](kind.Component),
+		synced:       []cache.InformerSynced{kind.Informer.HasSynced, pods.Informer().HasSynced},
+		burst:        BurstReplicas,
+		now:          time.Now,
+		log:          slog.With("controller", kind.Component),
 	}
 	if c.Recorder != nil {
 		ctl.recorder = c.Recorder(kind.Component)
@@ -138,40 +134,7 @@ func NewFor(_ context.Context, c *controllers.Context, kind Kind) (*Controller, 
 
 // Run implements controllers.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if apierrors.IsConflict(err) {
-			// A stale cache; the retry sees the newer object.
-			c.log.Debug("sync conflict", "key", key, "err", err)
-		} else {
-			c.log.Warn("sync failed", "key", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	controllers.RunWorkers(ctx, c.kind.Component, workers, c.queue, c.sync, c.log, c.synced...)
 }
 
 // get returns the ReplicaSet view of the cached object under key.

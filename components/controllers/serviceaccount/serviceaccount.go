@@ -7,13 +7,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -32,6 +29,7 @@ type Controller struct {
 	saLister corelisters.ServiceAccountLister
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
+	log      *slog.Logger
 }
 
 // New builds the controller on the shared informers.
@@ -43,8 +41,8 @@ func New(_ context.Context, c *controllers.Context) (controllers.Controller, err
 		nsLister: ns.Lister(),
 		saLister: sa.Lister(),
 		synced:   []cache.InformerSynced{ns.Informer().HasSynced, sa.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "serviceaccount"}),
+		queue:    controllers.NewQueue[string]("serviceaccount"),
+		log:      slog.Default().With("controller", "serviceaccount"),
 	}
 	enqueueNS := func(obj interface{}) {
 		if n, ok := obj.(*corev1.Namespace); ok {
@@ -59,10 +57,7 @@ func New(_ context.Context, c *controllers.Context) (controllers.Controller, err
 	}
 	if _, err := sa.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj interface{}) {
-			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-				obj = t.Obj
-			}
-			if s, ok := obj.(*corev1.ServiceAccount); ok && s.Name == DefaultName {
+			if s, ok := controllers.DeletedObject[*corev1.ServiceAccount](obj); ok && s.Name == DefaultName {
 				ctl.queue.Add(s.Namespace)
 			}
 		},
@@ -74,35 +69,7 @@ func New(_ context.Context, c *controllers.Context) (controllers.Controller, err
 
 // Run implements controllers.Controller.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNext(ctx) {
-	}
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		slog.Warn("serviceaccount sync failed", "namespace", key, "err", err)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	controllers.RunWorkers(ctx, "serviceaccount", workers, c.queue, c.sync, c.log, c.synced...)
 }
 
 // sync creates the default ServiceAccount in namespace ns if it is missing.

@@ -69,8 +69,19 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	if err == nil {
 		return ca, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) || exists(certPath) || exists(keyPath) {
+	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
+	}
+	if exists(certPath) && !exists(keyPath) {
+		return nil, err // half a CA: never replace a certificate others trust
+	}
+	if st, serr := os.Stat(keyPath); serr == nil {
+		if time.Since(st.ModTime()) > loadWait {
+			return nil, err // a key left without its certificate: half a CA
+		}
+		// Another process is creating the CA: it published the key and is
+		// about to write the certificate.
+		return waitForCA(certPath, keyPath)
 	}
 
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -69,6 +69,11 @@ func TestLoadOrCreateCAErrors(t *testing.T) {
 				if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 					t.Fatal(err)
 				}
+				// Left over from long ago, not a CA being created right now.
+				old := time.Now().Add(-time.Hour)
+				if err := os.Chtimes(filepath.Join(dir, name), old, old); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if _, err := LoadOrCreateCA(dir, "x"); err == nil {
 				t.Error("expected an error, got a CA")

@@ -7,6 +7,7 @@ package servicepods
 
 import (
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -50,6 +51,25 @@ func IsPodReady(pod *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// PodIP returns the first of the pod's IPs (status.podIP, then
+// status.podIPs) of the family asked for, IPv6 or IPv4, or "".
+func PodIP(pod *corev1.Pod, ipv6 bool) string {
+	ips := []string{pod.Status.PodIP}
+	for _, ip := range pod.Status.PodIPs {
+		ips = append(ips, ip.IP)
+	}
+	for _, s := range ips {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			continue
+		}
+		if (ip.To4() == nil) == ipv6 {
+			return s
+		}
+	}
+	return ""
 }
 
 // ShouldSetHostname reports whether the pod's hostname is published in
