@@ -9,7 +9,9 @@ import (
 )
 
 func TestSelected(t *testing.T) {
-	noop := func(context.Context, *controllers.Context) (controllers.Controller, error) { return nil, nil }
+	// The registrations outlive this test: control planes other tests
+	// start run every registered controller, so these must run (idly).
+	noop := func(context.Context, *controllers.Context) (controllers.Controller, error) { return idle{}, nil }
 	for _, n := range []string{"test-a", "test-b"} {
 		if lookup(n) == nil {
 			Register(n, noop)
@@ -42,3 +44,8 @@ func TestSelected(t *testing.T) {
 		}
 	}
 }
+
+// idle is a controller that does nothing until its context ends.
+type idle struct{}
+
+func (idle) Run(ctx context.Context, _ int) { <-ctx.Done() }

@@ -1,6 +1,7 @@
 // Package controllers holds what every kubelab controller is built from.
 // Each controller lives in its own package below this one, on client-go
-// informers and rate-limited workqueues with a level-triggered sync(key);
+// informers and rate-limited workqueues with a level-triggered sync(key)
+// (NewQueue, RunWorkers and StartWorkers here are that skeleton);
 // the controller-manager (components/controllermanager) runs them by name.
 package controllers
 

@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"net/http"
+	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -118,6 +119,16 @@ func (rq *request) respond(code int, obj runtime.Object) {
 	out.write(rq.w, rq.r, code, v, rq.warnings)
 }
 
+// writeRaw writes v as negotiated, as is (not as the served resource).
+func (rq *request) writeRaw(code int, v runtime.Object) {
+	out, err := negotiate(rq.r)
+	if err != nil {
+		rq.fail(err)
+		return
+	}
+	out.write(rq.w, rq.r, code, v, rq.warnings)
+}
+
 func (rq *request) get() {
 	obj, err := rq.s.Get(rq.r.Context(), rq.info.Namespace, rq.info.Name)
 	if err != nil {
@@ -143,6 +154,11 @@ func (rq *request) list() {
 		rq.fail(err)
 		return
 	}
+	rq.writeList(out, list)
+}
+
+// writeList writes list as out asks (a table, partial metadata or the list).
+func (rq *request) writeList(out output, list runtime.Object) {
 	v, err := out.list(rq.s, list, rq.r.URL.Query().Get("includeObject"))
 	if err != nil {
 		rq.fail(err)
@@ -168,14 +184,28 @@ func (rq *request) decodeBody(into runtime.Object, validation string) error {
 	return dec.decode(data, gvks, into)
 }
 
-func (rq *request) create() {
+// decodeWrite reads the write options of the query and decodes the body
+// into into, as every write of an object does.
+func (rq *request) decodeWrite(into runtime.Object) (registry.WriteOptions, error) {
 	wo, validation, err := writeOptions(rq.r.URL.Query(), rq.r.UserAgent())
 	if err != nil {
-		rq.fail(err)
-		return
+		return wo, err
 	}
+	return wo, rq.decodeBody(into, validation)
+}
+
+// writtenCode is the status of a write: 201 when it created the object.
+func writtenCode(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
+func (rq *request) create() {
 	obj := rq.s.Resource().New()
-	if err := rq.decodeBody(obj, validation); err != nil {
+	wo, err := rq.decodeWrite(obj)
+	if err != nil {
 		rq.fail(err)
 		return
 	}
@@ -188,33 +218,25 @@ func (rq *request) create() {
 }
 
 func (rq *request) update(sub string) {
-	wo, validation, err := writeOptions(rq.r.URL.Query(), rq.r.UserAgent())
+	obj := rq.s.Resource().New()
+	wo, err := rq.decodeWrite(obj)
 	if err != nil {
 		rq.fail(err)
 		return
 	}
 	wo.Subresource = sub
-	obj := rq.s.Resource().New()
-	if err := rq.decodeBody(obj, validation); err != nil {
-		rq.fail(err)
-		return
-	}
 	out, created, err := rq.s.Update(rq.r.Context(), rq.info.Namespace, rq.info.Name, obj, wo)
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	code := http.StatusOK
-	if created {
-		code = http.StatusCreated
-	}
-	rq.respond(code, out)
+	rq.respond(writtenCode(created), out)
 }
 
 // patchType returns the patch type of the request's Content-Type.
 func patchType(r *http.Request) (types.PatchType, error) {
 	ct := r.Header.Get("Content-Type")
-	if i := indexByte(ct, ';'); i >= 0 {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
 	switch types.PatchType(ct) {
@@ -222,15 +244,6 @@ func patchType(r *http.Request) (types.PatchType, error) {
 		return types.PatchType(ct), nil
 	}
 	return "", registry.NewUnsupportedMediaType(ct)
-}
-
-func indexByte(s string, b byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return i
-		}
-	}
-	return -1
 }
 
 func (rq *request) patchOptions(sub string) (registry.PatchOptions, []byte, types.PatchType, error) {
@@ -280,20 +293,20 @@ func (rq *request) patch(sub string) {
 		rq.fail(err)
 		return
 	}
-	code := http.StatusOK
-	if created {
-		code = http.StatusCreated
+	rq.respond(writtenCode(created), out)
+}
+
+// readDeleteOptions reads the delete options of the body and the query.
+func (rq *request) readDeleteOptions() (*metav1.DeleteOptions, error) {
+	data, err := readBody(rq.r)
+	if err != nil {
+		return nil, err
 	}
-	rq.respond(code, out)
+	return deleteOptions(rq.r.URL.Query(), rq.r.Header.Get("Content-Type"), data)
 }
 
 func (rq *request) delete() {
-	data, err := readBody(rq.r)
-	if err != nil {
-		rq.fail(err)
-		return
-	}
-	opts, err := deleteOptions(rq.r.URL.Query(), rq.r.Header.Get("Content-Type"), data)
+	opts, err := rq.readDeleteOptions()
 	if err != nil {
 		rq.fail(err)
 		return
@@ -322,18 +335,12 @@ const jobDeleteWarning = "child pods are preserved by default when jobs are dele
 	"set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning"
 
 func (rq *request) deleteCollection() {
-	q := rq.r.URL.Query()
-	data, err := readBody(rq.r)
+	opts, err := rq.readDeleteOptions()
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	opts, err := deleteOptions(q, rq.r.Header.Get("Content-Type"), data)
-	if err != nil {
-		rq.fail(err)
-		return
-	}
-	lo, err := listOptions(q)
+	lo, err := listOptions(rq.r.URL.Query())
 	if err != nil {
 		rq.fail(err)
 		return
@@ -348,12 +355,7 @@ func (rq *request) deleteCollection() {
 		rq.fail(err)
 		return
 	}
-	v, err := out.list(rq.s, list, q.Get("includeObject"))
-	if err != nil {
-		rq.fail(err)
-		return
-	}
-	out.write(rq.w, rq.r, http.StatusOK, v, nil)
+	rq.writeList(out, list)
 }
 
 func (rq *request) serveScale() {
@@ -364,14 +366,10 @@ func (rq *request) serveScale() {
 	case "get":
 		scale, err = rq.s.GetScale(ctx, ns, name)
 	case "update":
-		wo, validation, werr := writeOptions(rq.r.URL.Query(), rq.r.UserAgent())
-		if werr != nil {
-			rq.fail(werr)
-			return
-		}
 		in := &autoscalingv1.Scale{}
-		if err := rq.decodeBody(in, validation); err != nil {
-			rq.fail(err)
+		wo, derr := rq.decodeWrite(in)
+		if derr != nil {
+			rq.fail(derr)
 			return
 		}
 		scale, err = rq.s.UpdateScale(ctx, ns, name, in, wo)
@@ -389,12 +387,7 @@ func (rq *request) serveScale() {
 		rq.fail(err)
 		return
 	}
-	out, err := negotiate(rq.r)
-	if err != nil {
-		rq.fail(err)
-		return
-	}
-	out.write(rq.w, rq.r, http.StatusOK, scale, rq.warnings)
+	rq.writeRaw(http.StatusOK, scale)
 }
 
 func (rq *request) serveBinding() {
@@ -402,13 +395,9 @@ func (rq *request) serveBinding() {
 		rq.fail(notFound())
 		return
 	}
-	wo, validation, err := writeOptions(rq.r.URL.Query(), rq.r.UserAgent())
-	if err != nil {
-		rq.fail(err)
-		return
-	}
 	b := &corev1.Binding{}
-	if err := rq.decodeBody(b, validation); err != nil {
+	wo, err := rq.decodeWrite(b)
+	if err != nil {
 		rq.fail(err)
 		return
 	}
@@ -456,13 +445,9 @@ func (rq *request) serveFinalize() {
 		rq.fail(notFound())
 		return
 	}
-	wo, validation, err := writeOptions(rq.r.URL.Query(), rq.r.UserAgent())
-	if err != nil {
-		rq.fail(err)
-		return
-	}
 	in := &corev1.Namespace{}
-	if err := rq.decodeBody(in, validation); err != nil {
+	wo, err := rq.decodeWrite(in)
+	if err != nil {
 		rq.fail(err)
 		return
 	}
@@ -477,10 +462,5 @@ func (rq *request) serveFinalize() {
 // success writes a Status of success, as upstream answers bindings and evictions.
 func (rq *request) success(code int) {
 	st := metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: int32(code)}
-	out, err := negotiate(rq.r)
-	if err != nil {
-		rq.fail(err)
-		return
-	}
-	out.write(rq.w, rq.r, code, &st, rq.warnings)
+	rq.writeRaw(code, &st)
 }

@@ -21,6 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/kubelab/kubelab/components/internal/atomicfile"
 )
 
 const (
@@ -97,14 +99,14 @@ func LoadOrCreateCA(dir, commonName string) (*CA, error) {
 	}
 	// The key is published first and without overwriting: the process that
 	// wins the link owns the CA; a loser waits for the winner's certificate.
-	created, err := writeFileExclusive(keyPath, keyPEM, 0o600)
+	created, err := atomicfile.Create(keyPath, keyPEM, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("write CA key: %w", err)
 	}
 	if !created {
 		return waitForCA(certPath, keyPath)
 	}
-	if err := writeFileAtomic(certPath, ca.CertPEM, 0o644); err != nil {
+	if err := atomicfile.Write(certPath, ca.CertPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("write CA certificate: %w", err)
 	}
 	return ca, nil

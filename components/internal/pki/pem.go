@@ -8,10 +8,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math/big"
 	"os"
-	"path/filepath"
 )
 
 // PEM block types written and accepted by this package.
@@ -133,74 +131,4 @@ func newSerial() (*big.Int, error) {
 		return nil, fmt.Errorf("generate serial number: %w", err)
 	}
 	return serial.Add(serial, big.NewInt(1)), nil // never zero
-}
-
-// writeTemp writes data to a new temporary file next to path with the given
-// mode and returns its name.
-func writeTemp(path string, data []byte, mode os.FileMode) (string, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	tmp := f.Name()
-	err = f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return "", err
-	}
-	return tmp, nil
-}
-
-// writeFileAtomic replaces path with data so that readers see either the old
-// or the new content, never a mix.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := writeTemp(path, data, mode)
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-// writeFileExclusive creates path with data unless it already exists, in
-// which case it returns false. The file appears complete or not at all.
-func writeFileExclusive(path string, data []byte, mode os.FileMode) (bool, error) {
-	tmp, err := writeTemp(path, data, mode)
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp)
-	err = os.Link(tmp, path)
-	if err == nil {
-		return true, nil
-	}
-	if errors.Is(err, fs.ErrExist) {
-		return false, nil
-	}
-	// Some file systems (certain bind mounts) have no hard links; fall back
-	// to an exclusive create, which is still race-free if not atomic.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if errors.Is(err, fs.ErrExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err == nil, err
 }

@@ -1,8 +1,9 @@
 // Package servicepods holds what the endpoints and endpointslice
 // controllers share about turning a Service and the pods it selects into
-// addresses: which pods belong in endpoints, how a service port resolves
-// against a pod's containers, which services a pod change concerns, and
-// the trigger time recorded in endpoints.kubernetes.io/last-change-trigger-time.
+// addresses: which pods belong in endpoints and with which IP, how a
+// service port resolves against a pod's containers, which services a pod
+// change concerns (and the informer handlers that queue them), and the
+// trigger time recorded in endpoints.kubernetes.io/last-change-trigger-time.
 package servicepods
 
 import (

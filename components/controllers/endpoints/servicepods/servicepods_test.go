@@ -55,3 +55,32 @@ func TestTriggerTracker(t *testing.T) {
 		t.Fatalf("after Done, Peek = %v; the change recorded during the sync must stay", got)
 	}
 }
+
+func TestPodIP(t *testing.T) {
+	pod := func(primary string, all ...string) *corev1.Pod {
+		p := &corev1.Pod{Status: corev1.PodStatus{PodIP: primary}}
+		for _, ip := range all {
+			p.Status.PodIPs = append(p.Status.PodIPs, corev1.PodIP{IP: ip})
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		pod  *corev1.Pod
+		ipv6 bool
+		want string
+	}{
+		{"v4 primary", pod("10.0.0.1", "10.0.0.1", "fd00::1"), false, "10.0.0.1"},
+		{"v6 secondary", pod("10.0.0.1", "10.0.0.1", "fd00::1"), true, "fd00::1"},
+		{"v6 primary", pod("fd00::1", "fd00::1", "10.0.0.1"), true, "fd00::1"},
+		{"no v6", pod("10.0.0.1"), true, ""},
+		{"no ip", pod(""), false, ""},
+		{"garbage skipped", pod("nope", "10.0.0.2"), false, "10.0.0.2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PodIP(tc.pod, tc.ipv6); got != tc.want {
+				t.Fatalf("PodIP(ipv6=%v) = %q, want %q", tc.ipv6, got, tc.want)
+			}
+		})
+	}
+}
