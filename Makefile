@@ -4,6 +4,7 @@ GO ?= go
 BIN := bin
 BINARIES := kubelab kube-apiserver kube-scheduler kube-controller-manager kubelet node-supervisor
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w"
+LAB_NAME ?= kubelab
 
 .DEFAULT_GOAL := help
 
@@ -17,15 +18,16 @@ build: ## Build the binaries into bin/.
 	@for b in $(BINARIES); do $(GO) build $(GOFLAGS_BUILD) -o $(BIN)/$$b ./cmd/$$b || exit 1; done
 
 .PHONY: lab
-lab: build ## Start a lab control plane with 3 hollow nodes (kubelab local) in the foreground; Ctrl-C stops it.
-	$(BIN)/kubelab local --hollow-nodes 3
+lab: images ## Build the images that are missing or changed and create the default lab cluster (kindconfig/default.yaml, 3 Docker nodes).
+	@if $(BIN)/kubelab get clusters 2>/dev/null | grep -qx '$(LAB_NAME)'; then \
+		echo "Cluster $(LAB_NAME) exists already (kubectl --context kubelab-$(LAB_NAME) get nodes); \`make delete-cluster\` removes it"; \
+	else \
+		$(BIN)/kubelab create cluster --name $(LAB_NAME) --config kindconfig/default.yaml $(CLUSTER_FLAGS); \
+	fi
 
-.PHONY: cluster
-cluster: ## Build the images that changed and create the default lab cluster (kindconfig/default.yaml) in Docker.
-	@mkdir -p $(BIN)
-	$(GO) build $(GOFLAGS_BUILD) -o $(BIN)/kubelab ./cmd/kubelab
-	$(BIN)/kubelab build images
-	$(BIN)/kubelab create cluster --config kindconfig/default.yaml $(CLUSTER_FLAGS)
+.PHONY: local
+local: build ## Start a lab control plane with 3 hollow nodes (kubelab local) in the foreground; Ctrl-C stops it.
+	$(BIN)/kubelab local --hollow-nodes 3
 
 .PHONY: images
 images: ## Build the images whose inputs changed and print their sizes (IMAGES="etcd testapp" for some).
@@ -40,13 +42,17 @@ check-node-image: ## Run a pod in a node container with crictl and curl it (hack
 	hack/check-node-image.sh
 
 .PHONY: delete-cluster
-delete-cluster: ## Delete the default lab cluster.
-	$(GO) run ./cmd/kubelab delete cluster
+delete-cluster: ## Delete the default lab cluster (make lab's).
+	$(GO) run ./cmd/kubelab delete cluster --name $(LAB_NAME)
 
 .PHONY: test
 test: ## Run gofmt/vet checks, unit, integration and kubectl tests.
 	hack/verify.sh
 	$(GO) test -count=1 ./...
+
+.PHONY: e2e
+e2e: ## Create a lab cluster, run the Ginkgo e2e suite on it (JUnit in _artifacts/), delete it (hack/e2e.sh).
+	hack/e2e.sh
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 20s).
@@ -55,6 +61,11 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 20s).
 .PHONY: bench-api
 bench-api: ## Benchmark the API server against its own etcd (prints a table).
 	$(GO) run ./hack/bench/api
+
+.PHONY: bench-lab
+bench-lab: ## Benchmark a lab cluster: images, create until Ready, pod startup p50/p99 (creates and deletes cluster bench-lab).
+	$(GO) build -o $(BIN)/bench-lab ./hack/bench/lab
+	$(BIN)/bench-lab
 
 .PHONY: bench-scheduler
 bench-scheduler: ## Benchmark scheduling 10,000 pods on 5,000 hollow nodes (prints a table).

@@ -79,10 +79,12 @@ type CreateOptions struct {
 // an unreachable daemon fail before anything is made; a failure later
 // deletes what was made unless Retain.
 func (p *Provider) Create(ctx context.Context, o CreateOptions) error {
+	start := time.Now()
 	ac, err := p.prepare(ctx, &o)
 	if err != nil {
 		return err
 	}
+	ac.Start = start
 	privileged := false
 	switch o.Provisioner {
 	case ProvisionerKind:

@@ -18,7 +18,8 @@ const (
 )
 
 // requiredImages run the control plane; optionalImages are loaded into
-// every node when they have been built.
+// every node when they have been built, under their content tag and
+// kubelab/<name>:dev.
 var (
 	requiredImages = []string{etcdImage, nodeconfig.APIServer, nodeconfig.Scheduler, nodeconfig.ControllerManager}
 	optionalImages = []string{"kube-proxy", "testapp"}
@@ -75,6 +76,11 @@ func resolveImages(ctx context.Context, nodeImage string) (actions.Images, error
 	for _, name := range optionalImages {
 		if ref := get(name, false); ref != "" {
 			imgs.All = append(imgs.All, ref)
+			// Workloads name the test image by its stable tag
+			// (kubectl run --image=kubelab/testapp:dev); the node gets both.
+			if dev := images.Ref(name, images.DevTag); ref != dev {
+				imgs.All = append(imgs.All, dev)
+			}
 		}
 	}
 	if len(missing) > 0 {

@@ -140,6 +140,19 @@ func TestProvisionAndDelete(t *testing.T) {
 			t.Errorf("control plane lacks image %s; images:\n%s", ref, cpImages)
 		}
 	}
+	// Workload images are on every node under their content tag and
+	// :dev, the tag pods name (kubectl run --image=kubelab/testapp:dev).
+	for _, n := range []string{cp, worker} {
+		got, _ := nodes.Exec(t.Context(), n, "ctr", "--namespace=k8s.io", "images", "ls", "-q")
+		for _, ref := range imgs.All {
+			if !strings.Contains(got, "docker.io/"+ref+"\n") {
+				t.Errorf("%s lacks image %s; images:\n%s", n, ref, got)
+			}
+		}
+	}
+	if !slices.Contains(imgs.All, "kubelab/testapp:dev") {
+		t.Errorf("workload images %v lack kubelab/testapp:dev", imgs.All)
+	}
 	for _, f := range []string{"/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/apiserver.crt", "/etc/kubernetes/pki/etcd/server.key",
 		"/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/manifests/kube-apiserver.yaml",
 		"/etc/kubernetes/manifests/kube-scheduler.yaml", "/etc/kubernetes/manifests/kube-controller-manager.yaml"} {

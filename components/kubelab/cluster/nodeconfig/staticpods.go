@@ -60,7 +60,9 @@ func EtcdArgs(c Cluster) []string {
 }
 
 // APIServerArgs returns kube-apiserver's arguments: external etcd on
-// loopback, the cluster CA for client certificates, the service CIDR.
+// loopback, the cluster CA for client certificates, the service CIDR, and
+// kubeadm's apiserver-kubelet-client pair for the kubelets' APIs (logs,
+// exec), whose serving certificates the cluster CA signs.
 func APIServerArgs(c Cluster) []string {
 	pki := certs.Dir + "/"
 	return []string{
@@ -75,6 +77,9 @@ func APIServerArgs(c Cluster) []string {
 		"--etcd-certfile=" + pki + "apiserver-etcd-client.crt",
 		"--etcd-keyfile=" + pki + "apiserver-etcd-client.key",
 		"--service-cluster-ip-range=" + c.ServiceSubnet,
+		"--kubelet-client-certificate=" + pki + "apiserver-kubelet-client.crt",
+		"--kubelet-client-key=" + pki + "apiserver-kubelet-client.key",
+		"--kubelet-certificate-authority=" + pki + "ca.crt",
 	}
 }
 
@@ -161,8 +166,12 @@ func staticPod(name, image string, args []string, liveness *corev1.Probe, volume
 	}
 	var startup *corev1.Probe
 	if liveness != nil {
+		// kubeadm's budget (4 minutes) probed every second, so the mirror
+		// pod is Ready about a second after its component is.
 		startup = liveness.DeepCopy()
-		startup.FailureThreshold = 24
+		startup.InitialDelaySeconds = 0
+		startup.PeriodSeconds = 1
+		startup.FailureThreshold = 240
 	}
 	return &corev1.Pod{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},

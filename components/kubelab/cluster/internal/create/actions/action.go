@@ -64,6 +64,8 @@ type Context struct {
 	// NodeStartTimeout bounds waiting for each node container's
 	// supervisor to report containerd up.
 	NodeStartTimeout time.Duration
+	// Start is when the create began.
+	Start time.Time
 
 	// Nodes are the provisioned nodes, control plane first (provision).
 	Nodes []nodeconfig.Node

@@ -42,7 +42,11 @@ func (action) Execute(ctx *actions.Context) error {
 	err := execute(ctx)
 	ctx.Status.End(err == nil)
 	if err == nil {
-		ctx.Status.Printf(" • Ready after %s 💚", time.Since(start).Round(time.Second))
+		total := ""
+		if !ctx.Start.IsZero() {
+			total = fmt.Sprintf(" (all nodes Ready %s after create started)", time.Since(ctx.Start).Round(100*time.Millisecond))
+		}
+		ctx.Status.Printf(" • Ready after %s 💚%s", time.Since(start).Round(time.Second), total)
 	}
 	return err
 }
