@@ -17,33 +17,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 
-	"github.com/kubelab/kubelab/components/controllers"
 	"github.com/kubelab/kubelab/components/internal/testcontrolplane"
 	"github.com/kubelab/kubelab/components/kubelab/local"
 )
 
 func startController(t *testing.T, cp *testcontrolplane.ControlPlane) {
 	t.Helper()
-	ctx := t.Context()
-	factory := informers.NewSharedInformerFactory(cp.Client, 0)
-	bc := record.NewBroadcaster(record.WithContext(ctx))
-	bc.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cp.Client.CoreV1().Events("")})
-	t.Cleanup(bc.Shutdown)
-	c := &controllers.Context{Config: cp.Config, Client: cp.Client, Informers: factory, Options: controllers.DefaultOptions(),
-		Recorder: func(component string) record.EventRecorder {
-			return bc.NewRecorder(scheme.Scheme, corev1.EventSource{Component: component})
-		}}
-	ctrl, err := New(ctx, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	factory.Start(ctx.Done())
-	go ctrl.Run(ctx, 2)
+	cp.RunController(t, New, 2)
 }
 
 // fakeNodes plays scheduler and kubelets for the test (until

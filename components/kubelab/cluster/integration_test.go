@@ -24,9 +24,6 @@ import (
 // images a cluster needs, naming what is missing.
 func requireDocker(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs Docker; skipped in -short mode")
-	}
 	if _, err := docker.GetInfo(t.Context()); err != nil {
 		t.Skipf("needs a Docker daemon: %v", err)
 	}
