@@ -3,6 +3,7 @@ package daemonset
 import (
 	"context"
 	"fmt"
+	"github.com/kubelab/kubelab/components/controllers/controllertest"
 	"sort"
 	"testing"
 	"time"
@@ -13,46 +14,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/record"
-
-	"github.com/kubelab/kubelab/components/controllers"
 )
 
 func newTestController(t *testing.T, objs ...runtime.Object) (*Controller, *fake.Clientset) {
 	t.Helper()
-	client := fake.NewClientset(objs...)
-	n := 0
-	client.PrependReactor("create", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
-		if p := a.(clienttesting.CreateAction).GetObject().(*corev1.Pod); p.Name == "" {
-			n++
-			p.Name = fmt.Sprintf("%sgen%d", p.GenerateName, n)
-		}
-		return false, nil, nil
-	})
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c := &controllers.Context{Client: client, Informers: factory,
-		Recorder: func(string) record.EventRecorder { return record.NewFakeRecorder(100) }}
-	ctrl, err := New(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		var err error
-		switch o := o.(type) {
-		case *appsv1.DaemonSet:
-			err = factory.Apps().V1().DaemonSets().Informer().GetIndexer().Add(o)
-		case *corev1.Pod:
-			err = factory.Core().V1().Pods().Informer().GetIndexer().Add(o)
-		case *corev1.Node:
-			err = factory.Core().V1().Nodes().Informer().GetIndexer().Add(o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctrl, client, _ := controllertest.New(t, New, objs...)
+	controllertest.NameGenerated(client, "pods", false)
 	return ctrl.(*Controller), client
 }
 

@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"context"
+	"github.com/kubelab/kubelab/components/controllers/controllertest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,35 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
-	"k8s.io/client-go/tools/record"
-
-	"github.com/kubelab/kubelab/components/controllers"
 )
 
 func newTestController(t *testing.T, objs ...runtime.Object) (*Controller, *fake.Clientset, informers.SharedInformerFactory) {
 	t.Helper()
-	client := fake.NewClientset(objs...)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c := &controllers.Context{Client: client, Informers: factory,
-		Recorder: func(string) record.EventRecorder { return record.NewFakeRecorder(100) }}
-	ctrl, err := New(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		var err error
-		switch o := o.(type) {
-		case *corev1.Service:
-			err = factory.Core().V1().Services().Informer().GetIndexer().Add(o)
-		case *corev1.Pod:
-			err = factory.Core().V1().Pods().Informer().GetIndexer().Add(o)
-		case *corev1.Endpoints:
-			err = factory.Core().V1().Endpoints().Informer().GetIndexer().Add(o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctrl, client, factory := controllertest.New(t, New, objs...)
 	return ctrl.(*Controller), client, factory
 }
 

@@ -3,6 +3,7 @@ package endpointslice
 import (
 	"context"
 	"fmt"
+	"github.com/kubelab/kubelab/components/controllers/controllertest"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,51 +12,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
-
-	"github.com/kubelab/kubelab/components/controllers"
 )
 
 func newTestController(t *testing.T, objs ...runtime.Object) (*Controller, *fake.Clientset) {
 	t.Helper()
-	client := fake.NewClientset(objs...)
-	// The fake clientset does not generate names.
-	n := 0
-	client.PrependReactor("create", "endpointslices", func(a clienttesting.Action) (bool, runtime.Object, error) {
-		if s := a.(clienttesting.CreateAction).GetObject().(*discoveryv1.EndpointSlice); s.Name == "" {
-			n++
-			s.Name = fmt.Sprintf("%sgen%d", s.GenerateName, n)
-		}
-		return false, nil, nil
-	})
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c := &controllers.Context{Client: client, Informers: factory,
-		Recorder: func(string) record.EventRecorder { return record.NewFakeRecorder(100) }}
-	ctrl, err := New(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		var err error
-		switch o := o.(type) {
-		case *corev1.Service:
-			err = factory.Core().V1().Services().Informer().GetIndexer().Add(o)
-		case *corev1.Pod:
-			err = factory.Core().V1().Pods().Informer().GetIndexer().Add(o)
-		case *corev1.Node:
-			err = factory.Core().V1().Nodes().Informer().GetIndexer().Add(o)
-		case *discoveryv1.EndpointSlice:
-			err = factory.Discovery().V1().EndpointSlices().Informer().GetIndexer().Add(o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctrl, client, _ := controllertest.New(t, New, objs...)
+	controllertest.NameGenerated(client, "endpointslices", false)
 	return ctrl.(*Controller), client
 }
 

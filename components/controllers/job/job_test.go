@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"github.com/kubelab/kubelab/components/controllers/controllertest"
 	"sort"
 	"strings"
 	"testing"
@@ -13,46 +14,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
-
-	"github.com/kubelab/kubelab/components/controllers"
 )
 
 func newTestController(t *testing.T, objs ...runtime.Object) (*Controller, *fake.Clientset) {
 	t.Helper()
-	client := fake.NewClientset(objs...)
-	n := 0
-	client.PrependReactor("create", "pods", func(a clienttesting.Action) (bool, runtime.Object, error) {
-		if p := a.(clienttesting.CreateAction).GetObject().(*corev1.Pod); p.Name == "" {
-			n++
-			p.Name = fmt.Sprintf("%sgen%d", p.GenerateName, n)
-			p.UID = types.UID(p.Name)
-		}
-		return false, nil, nil
-	})
-	factory := informers.NewSharedInformerFactory(client, 0)
-	c := &controllers.Context{Client: client, Informers: factory,
-		Recorder: func(string) record.EventRecorder { return record.NewFakeRecorder(100) }}
-	ctrl, err := New(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		var err error
-		switch o := o.(type) {
-		case *batchv1.Job:
-			err = factory.Batch().V1().Jobs().Informer().GetIndexer().Add(o)
-		case *corev1.Pod:
-			err = factory.Core().V1().Pods().Informer().GetIndexer().Add(o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctrl, client, _ := controllertest.New(t, New, objs...)
+	controllertest.NameGenerated(client, "pods", true)
 	return ctrl.(*Controller), client
 }
 
