@@ -14,6 +14,7 @@ import (
 	"github.com/kubelab/kubelab/components/kubelab/cluster/internal/create/actions"
 	"github.com/kubelab/kubelab/components/kubelab/cluster/internal/create/actions/certificates"
 	"github.com/kubelab/kubelab/components/kubelab/cluster/internal/create/actions/exportkubeconfig"
+	"github.com/kubelab/kubelab/components/kubelab/cluster/internal/create/actions/installproxy"
 	"github.com/kubelab/kubelab/components/kubelab/cluster/internal/create/actions/joinworkers"
 	"github.com/kubelab/kubelab/components/kubelab/cluster/internal/create/actions/kindprovision"
 	"github.com/kubelab/kubelab/components/kubelab/cluster/internal/create/actions/loadimages"
@@ -113,6 +114,7 @@ func (p *Provider) Create(ctx context.Context, o CreateOptions) error {
 	if !o.stopBeforeKubelets {
 		steps = append(steps,
 			startcontrolplane.NewAction(),
+			installproxy.NewAction(),
 			joinworkers.NewAction(),
 			waitforready.NewAction(),
 			exportkubeconfig.NewAction(o.KubeconfigPath),

@@ -17,12 +17,12 @@ const (
 	etcdImage     = "etcd"
 )
 
-// requiredImages run the control plane; optionalImages are loaded into
+// requiredImages run the control plane and kube-proxy; optionalImages are loaded into
 // every node when they have been built, under their content tag and
 // kubelab/<name>:dev.
 var (
-	requiredImages = []string{etcdImage, nodeconfig.APIServer, nodeconfig.Scheduler, nodeconfig.ControllerManager}
-	optionalImages = []string{"kube-proxy", "testapp"}
+	requiredImages = []string{etcdImage, nodeconfig.APIServer, nodeconfig.Scheduler, nodeconfig.ControllerManager, nodeconfig.Proxy}
+	optionalImages = []string{"testapp"}
 )
 
 // ResolveImage returns the reference of image name's newest build:
@@ -72,6 +72,11 @@ func resolveImages(ctx context.Context, nodeImage string) (actions.Images, error
 		APIServer:         get(nodeconfig.APIServer, true),
 		Scheduler:         get(nodeconfig.Scheduler, true),
 		ControllerManager: get(nodeconfig.ControllerManager, true),
+		Proxy:             get(nodeconfig.Proxy, false), // TODO(lead): required once cmd/kube-proxy lands
+	}
+	// kube-proxy runs on every node as a DaemonSet.
+	if imgs.ControlPlane.Proxy != "" {
+		imgs.All = append(imgs.All, imgs.ControlPlane.Proxy)
 	}
 	for _, name := range optionalImages {
 		if ref := get(name, false); ref != "" {

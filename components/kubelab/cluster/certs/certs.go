@@ -32,6 +32,7 @@ const (
 	AdminUser             = "kubernetes-admin"
 	SchedulerUser         = "system:kube-scheduler"
 	ControllerManagerUser = "system:kube-controller-manager"
+	ProxyUser             = "system:kube-proxy"
 	NodesGroup            = "system:nodes"
 	MastersGroup          = "system:masters"
 )

@@ -3,7 +3,9 @@
 //
 //   - every node: /etc/kubernetes/pki/ca.crt, /etc/kubernetes/kubelet.conf
 //     (the kubelet's kubeconfig, user system:node:<node>), the kubelet's
-//     serving pair /var/lib/kubelet/pki/kubelet.{crt,key}, and last
+//     serving pair /var/lib/kubelet/pki/kubelet.{crt,key}, kube-proxy's
+//     kubeconfig /etc/kubernetes/kube-proxy.conf (user system:kube-proxy,
+//     mounted by the kube-proxy DaemonSet, see ProxyDaemonSet), and last
 //     /var/lib/kubelet/config.yaml (a KubeletConfiguration);
 //   - the control-plane node also: the rest of the PKI (package certs),
 //     admin.conf, scheduler.conf and controller-manager.conf under
@@ -42,6 +44,8 @@ type Node struct {
 // Images are the image references of the control-plane static pods.
 type Images struct {
 	Etcd, APIServer, Scheduler, ControllerManager string
+	// Proxy runs the kube-proxy DaemonSet.
+	Proxy string
 }
 
 // Cluster is what the node files are rendered from.
@@ -128,11 +132,20 @@ func NodeFiles(c Cluster, p *certs.PKI, n Node) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	proxy, err := p.Client(certs.ProxyUser, certs.InterimGroups...)
+	if err != nil {
+		return nil, err
+	}
+	proxyConf, err := Kubeconfig(c.InternalServer(), certs.ProxyUser, p.CA.CertPEM, proxy)
+	if err != nil {
+		return nil, err
+	}
 	return map[string][]byte{
 		certs.Dir + "/ca.crt":           p.CA.CertPEM,
 		KubernetesDir + "/kubelet.conf": conf,
 		KubeletPKIDir + "/kubelet.crt":  serving.Cert,
 		KubeletPKIDir + "/kubelet.key":  serving.Key,
+		ProxyKubeconfigPath:             proxyConf,
 	}, nil
 }
 

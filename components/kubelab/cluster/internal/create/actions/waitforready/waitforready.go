@@ -1,5 +1,5 @@
 // Package waitforready is the create step that waits until every node is
-// Ready, and gives each node the labels kubeadm and the config ask for as
+// Ready with a Ready kube-proxy pod, and gives each node the labels kubeadm and the config ask for as
 // soon as it registers.
 package waitforready
 
@@ -91,6 +91,11 @@ func execute(ctx *actions.Context) error {
 					notReady = append(notReady, fmt.Sprintf("%s (%s)", name, reason))
 				}
 			}
+			if len(notReady) == 0 && ctx.Cluster.Images.Proxy != "" {
+				// Services and pod routes work once kube-proxy runs
+				// on every node.
+				notReady = append(notReady, proxiesNotReady(wctx, client, slices.Sorted(maps.Keys(want)))...)
+			}
 			if len(notReady) == 0 && len(labeled) == len(want) {
 				return nil
 			}
@@ -158,4 +163,28 @@ func readiness(n *corev1.Node) (string, bool) {
 		}
 	}
 	return "no Ready condition yet", false
+}
+
+// proxiesNotReady lists the nodes whose kube-proxy pod is missing or not
+// Ready.
+func proxiesNotReady(ctx context.Context, client kubernetes.Interface, nodes []string) []string {
+	pods, err := client.CoreV1().Pods(metav1.NamespaceSystem).List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=" + nodeconfig.Proxy})
+	if err != nil {
+		return []string{"kube-proxy pods (" + err.Error() + ")"}
+	}
+	ready := map[string]bool{}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready[p.Spec.NodeName] = true
+			}
+		}
+	}
+	var out []string
+	for _, n := range nodes {
+		if !ready[n] {
+			out = append(out, "kube-proxy on "+n+" (not Ready)")
+		}
+	}
+	return out
 }
