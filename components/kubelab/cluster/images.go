@@ -72,12 +72,10 @@ func resolveImages(ctx context.Context, nodeImage string) (actions.Images, error
 		APIServer:         get(nodeconfig.APIServer, true),
 		Scheduler:         get(nodeconfig.Scheduler, true),
 		ControllerManager: get(nodeconfig.ControllerManager, true),
-		Proxy:             get(nodeconfig.Proxy, false), // TODO(lead): required once cmd/kube-proxy lands
+		Proxy:             get(nodeconfig.Proxy, true),
 	}
 	// kube-proxy runs on every node as a DaemonSet.
-	if imgs.ControlPlane.Proxy != "" {
-		imgs.All = append(imgs.All, imgs.ControlPlane.Proxy)
-	}
+	imgs.All = append(imgs.All, imgs.ControlPlane.Proxy)
 	for _, name := range optionalImages {
 		if ref := get(name, false); ref != "" {
 			imgs.All = append(imgs.All, ref)

@@ -71,7 +71,7 @@ func Catalog() []Spec {
 		{Name: "kube-apiserver", Binaries: cmd("kube-apiserver"), ScratchTmp: true},
 		{Name: "kube-controller-manager", Binaries: cmd("kube-controller-manager"), ScratchTmp: true},
 		{Name: "kube-scheduler", Binaries: cmd("kube-scheduler"), ScratchTmp: true},
-		{Name: "kube-proxy", Binaries: cmd("kube-proxy"), ScratchTmp: true, Optional: true},
+		{Name: "kube-proxy", Binaries: cmd("kube-proxy"), ScratchTmp: true},
 		{Name: "testapp", Binaries: cmd("testapp"), ScratchTmp: true},
 		{
 			Name:     "node",

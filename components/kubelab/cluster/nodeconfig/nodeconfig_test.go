@@ -15,6 +15,7 @@ import (
 	cmapp "github.com/kubelab/kubelab/components/controllermanager/app"
 	"github.com/kubelab/kubelab/components/internal/pki"
 	"github.com/kubelab/kubelab/components/kubelab/cluster/certs"
+	proxyapp "github.com/kubelab/kubelab/components/proxy/app"
 	schedulerapp "github.com/kubelab/kubelab/components/scheduler/app"
 )
 
@@ -109,6 +110,7 @@ func TestComponentArgsParse(t *testing.T) {
 		{APIServer, apiserverapp.NewCommand(ctx), APIServerArgs(c)},
 		{Scheduler, schedulerapp.NewCommand(ctx), SchedulerArgs(c)},
 		{ControllerManager, cmapp.NewCommand(ctx), ControllerManagerArgs(c)},
+		{Proxy, proxyapp.NewCommand(ctx), ProxyDaemonSet(c).Spec.Template.Spec.Containers[0].Args},
 	}
 	for _, tt := range tests {
 		if err := tt.cmd.ParseFlags(tt.args); err != nil {

@@ -37,6 +37,10 @@ func ProxyDaemonSet(c Cluster) *appsv1.DaemonSet {
 		"--hostname-override=$(NODE_NAME)",
 		"--cluster-cidr=" + c.PodSubnet,
 		"--sync-pod-routes",
+		// The node's kubelet leaves the CNI bridge's ipMasq off
+		// (--cni-no-masquerade): one rule here instead of iptables
+		// calls for every pod, and pod IPs kept between nodes.
+		"--masquerade-pod-egress",
 		"--healthz-bind-address=0.0.0.0:" + strconv.Itoa(ProxyHealthzPort),
 	}
 	return &appsv1.DaemonSet{

@@ -28,9 +28,6 @@ func NewAction() actions.Action { return action{} }
 // the kube-proxy DaemonSet. The API server has just become ready, so a
 // create that fails for a moment is retried for a while.
 func (action) Execute(ctx *actions.Context) error {
-	if ctx.Cluster.Images.Proxy == "" { // TODO(lead): remove once kube-proxy is required
-		return nil
-	}
 	ctx.Status.Start("Installing kube-proxy 🔀")
 	err := execute(ctx)
 	ctx.Status.End(err == nil)

@@ -91,7 +91,7 @@ func execute(ctx *actions.Context) error {
 					notReady = append(notReady, fmt.Sprintf("%s (%s)", name, reason))
 				}
 			}
-			if len(notReady) == 0 && ctx.Cluster.Images.Proxy != "" {
+			if len(notReady) == 0 {
 				// Services and pod routes work once kube-proxy runs
 				// on every node.
 				notReady = append(notReady, proxiesNotReady(wctx, client, slices.Sorted(maps.Keys(want)))...)
