@@ -159,13 +159,10 @@ func securityContext(pod *corev1.Pod, c *corev1.Container) *runtimeapi.LinuxCont
 }
 
 // capName is a capability as the runtime spells it (CAP_ prefixed).
-func capName(c corev1.Capability) string {
-	s := strings.ToUpper(string(c))
-	if s == "ALL" || strings.HasPrefix(s, "CAP_") {
-		return s
-	}
-	return "CAP_" + s
-}
+// capName is a capability's name as the CRI takes it: as written in the
+// pod (NET_ADMIN, ALL), as upstream's kubelet passes it; the runtime adds
+// the CAP_ prefix.
+func capName(c corev1.Capability) string { return string(c) }
 
 func seccomp(p *corev1.SeccompProfile) *runtimeapi.SecurityProfile {
 	if p == nil {

@@ -57,7 +57,7 @@ func ProxyDaemonSet(c Cluster) *appsv1.DaemonSet {
 				Spec: corev1.PodSpec{
 					HostNetwork:       true,
 					PriorityClassName: "system-node-critical",
-					DNSPolicy:         corev1.DNSClusterFirstWithHostNet,
+					DNSPolicy:         corev1.DNSDefault, // the node's resolver: it finds the control-plane node by name
 					NodeSelector:      map[string]string{corev1.LabelOSStable: "linux"},
 					Tolerations:       []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 					Containers: []corev1.Container{{
