@@ -105,7 +105,9 @@ func execute(ctx *actions.Context) error {
 			if ctx.Ctx.Err() != nil {
 				return ctx.Ctx.Err()
 			}
-			if listErr != nil || notReady == nil {
+			// The deadline can cut the last list short: report what the
+			// last list that answered saw.
+			if notReady == nil {
 				return fmt.Errorf("nodes not Ready within %s: list nodes: %v", ctx.Wait, listErr)
 			}
 			return fmt.Errorf("nodes not Ready within %s: %s", ctx.Wait, strings.Join(notReady, ", "))
