@@ -46,8 +46,9 @@ delete-cluster: ## Delete the default lab cluster (make lab's).
 	$(GO) run ./cmd/kubelab delete cluster --name $(LAB_NAME)
 
 .PHONY: test
-test: ## Run gofmt/vet checks, unit, integration and kubectl tests.
+test: ## Run gofmt/vet checks, unit, integration and kubectl tests (images built first where Docker runs: the cluster tests use them).
 	hack/verify.sh
+	@if docker info >/dev/null 2>&1; then hack/build-images.sh; else echo "No Docker daemon: the lab cluster tests will skip"; fi
 	$(GO) test -count=1 ./...
 
 .PHONY: e2e
