@@ -30,7 +30,8 @@ type Context struct {
 	Kubeconfig, KubeContext string
 	// TestImage is the image of the test workload (subcommands
 	// serve-hostname, netexec, exit, crash, sleep, write-file, env, exists,
-	// cat, pause; no shell) and TestImagePullPolicy how pods pull it.
+	// cat, pause, and the clients http-get, udp-request, connect; no shell)
+	// and TestImagePullPolicy how pods pull it.
 	TestImage           string
 	TestImagePullPolicy string
 	// ArtifactsDir receives the dump of failed specs.

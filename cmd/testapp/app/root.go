@@ -40,6 +40,9 @@ func NewCommand() *cobra.Command {
 		newExistsCommand(),
 		newCatCommand(),
 		newPauseCommand(),
+		newHTTPGetCommand(),
+		newUDPRequestCommand(),
+		newConnectCommand(),
 	)
 	return root
 }

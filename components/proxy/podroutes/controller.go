@@ -170,7 +170,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 
-	c.log.Info("starting controller", "protocol", int(c.opts.Protocol), "resync", c.opts.ResyncPeriod)
+	c.log.Info("starting controller", "protocol", int(c.opts.Protocol), "resync", c.opts.ResyncPeriod.String())
 	defer c.log.Info("stopped controller")
 	if !cache.WaitForNamedCacheSync(Name, ctx.Done(), nodeInf.Informer().HasSynced) {
 		return fmt.Errorf("podroutes: wait for the node cache: %w", context.Cause(ctx))
@@ -248,7 +248,7 @@ func (c *Controller) sync() error {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("delete route %s via %s: %w", r.Dst, r.Gw, err))
 		default:
-			c.log.Info("removed route", "dst", r.Dst, "via", r.Gw)
+			c.log.Info("removed route", "dst", r.Dst.String(), "via", r.Gw.String())
 		}
 	}
 	for _, w := range writes {
@@ -257,14 +257,14 @@ func (c *Controller) sync() error {
 				errs = append(errs, fmt.Errorf("replace route %s: %w", w.Route, err))
 				continue
 			}
-			c.log.Info("replaced route", "node", w.Route.Node, "dst", w.Route.Dst, "via", w.Route.Gw, "was", w.Replaces.Gw)
+			c.log.Info("replaced route", "peer", w.Route.Node, "dst", w.Route.Dst, "via", w.Route.Gw, "was", w.Replaces.Gw.String())
 			continue
 		}
 		if err := c.handle.RouteAdd(netlinkRoute(w.Route, c.opts.Protocol, 0)); err != nil {
 			errs = append(errs, fmt.Errorf("add route %s: %w", w.Route, err))
 			continue
 		}
-		c.log.Info("added route", "node", w.Route.Node, "dst", w.Route.Dst, "via", w.Route.Gw)
+		c.log.Info("added route", "peer", w.Route.Node, "dst", w.Route.Dst, "via", w.Route.Gw)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

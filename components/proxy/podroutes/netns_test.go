@@ -240,6 +240,8 @@ func TestControllerInNetNS(t *testing.T) {
 	for _, want := range []string{
 		`peer=node-far podCIDR=10.244.3.0/24 reason="InternalIP 203.0.113.5 is not on a directly connected network`,
 		`peer=node-d podCIDR=10.244.4.0/24 reason="a route to 10.244.4.0/24 that this controller does not own exists"`,
+		`msg="added route" controller=podroutes node=node-a peer=node-b dst=10.244.1.0/24 via=192.0.2.2`,
+		`msg="removed route" controller=podroutes node=node-a dst=10.250.0.0/24 via=192.0.2.77`,
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, logs.String())
