@@ -40,6 +40,8 @@ type config struct {
 	configPath string
 	pods       int
 	serialPods int
+	pacedPods  int
+	pacedQPS   float64
 	keep       bool
 	context    string
 }
@@ -50,6 +52,8 @@ func main() {
 	flag.StringVar(&c.configPath, "config", "kindconfig/default.yaml", "kind config file of the cluster")
 	flag.IntVar(&c.pods, "pods", 30, "test pods created at once for the pod startup latency")
 	flag.IntVar(&c.serialPods, "serial-pods", 10, "test pods then created one at a time, each once the one before runs (0: none)")
+	flag.IntVar(&c.pacedPods, "paced-pods", 30, "test pods then created at -paced-qps without waiting, as density tests pace them (0: none)")
+	flag.Float64Var(&c.pacedQPS, "paced-qps", 5, "pods per second for -paced-pods")
 	flag.BoolVar(&c.keep, "keep", false, "keep the cluster afterwards (delete it with `kubelab delete cluster --name NAME`)")
 	flag.StringVar(&c.context, "context", "", "only measure pod startup on the existing cluster of this kubeconfig context (no build, create or delete)")
 	flag.Parse()
@@ -64,8 +68,8 @@ func main() {
 }
 
 func run(ctx context.Context, c config, out, progress io.Writer) (err error) {
-	if c.pods < 1 || c.serialPods < 0 {
-		return errors.New("want -pods >= 1 and -serial-pods >= 0")
+	if c.pods < 1 || c.serialPods < 0 || c.pacedPods < 0 || (c.pacedPods > 0 && c.pacedQPS <= 0) {
+		return errors.New("want -pods >= 1, -serial-pods >= 0, -paced-pods >= 0 and -paced-qps > 0")
 	}
 	m := describeMachine(ctx)
 	if c.context != "" {
@@ -119,11 +123,11 @@ func run(ctx context.Context, c config, out, progress io.Writer) (err error) {
 	}
 	fmt.Fprintf(progress, "cluster %q: %d nodes Ready %s after create started\n", c.name, nodes, createTime.Round(100*time.Millisecond))
 
-	burst, serial, err := measureStartup(ctx, client, c)
+	burst, serial, paced, err := measureStartup(ctx, client, c)
 	if err != nil {
 		return err
 	}
-	report(out, m, c, nodes, createTime, burst, serial, sizes)
+	report(out, m, c, nodes, createTime, burst, serial, paced, sizes)
 	return nil
 }
 
@@ -166,26 +170,32 @@ func startupOnly(ctx context.Context, c config, m machine, out io.Writer) error 
 	if err != nil {
 		return err
 	}
-	burst, serial, err := measureStartup(ctx, client, c)
+	burst, serial, paced, err := measureStartup(ctx, client, c)
 	if err != nil {
 		return err
 	}
 	c.configPath = "context " + c.context
-	report(out, m, c, nodes, 0, burst, serial, nil)
+	report(out, m, c, nodes, 0, burst, serial, paced, nil)
 	return nil
 }
 
 // measureStartup measures the burst of c.pods, then c.serialPods one at
-// a time.
-func measureStartup(ctx context.Context, client kubernetes.Interface, c config) (burst, serial startup, err error) {
+// a time, then c.pacedPods at c.pacedQPS.
+func measureStartup(ctx context.Context, client kubernetes.Interface, c config) (burst, serial, paced startup, err error) {
 	image := images.Ref("testapp", images.DevTag)
-	if burst, err = podStartup(ctx, client, c.pods, image, false); err != nil {
-		return burst, serial, fmt.Errorf("pod startup, %d at once: %w", c.pods, err)
+	if burst, err = podStartup(ctx, client, c.pods, image, pace{}); err != nil {
+		return burst, serial, paced, fmt.Errorf("pod startup, %d at once: %w", c.pods, err)
 	}
 	if c.serialPods > 0 {
-		if serial, err = podStartup(ctx, client, c.serialPods, image, true); err != nil {
-			return burst, serial, fmt.Errorf("pod startup, one at a time: %w", err)
+		if serial, err = podStartup(ctx, client, c.serialPods, image, pace{serial: true}); err != nil {
+			return burst, serial, paced, fmt.Errorf("pod startup, one at a time: %w", err)
 		}
 	}
-	return burst, serial, nil
+	if c.pacedPods > 0 {
+		every := time.Duration(float64(time.Second) / c.pacedQPS)
+		if paced, err = podStartup(ctx, client, c.pacedPods, image, pace{every: every}); err != nil {
+			return burst, serial, paced, fmt.Errorf("pod startup, %g/s: %w", c.pacedQPS, err)
+		}
+	}
+	return burst, serial, paced, nil
 }

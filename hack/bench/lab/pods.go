@@ -75,12 +75,20 @@ func readyNodes(ctx context.Context, client kubernetes.Interface) (int, error) {
 	return n, nil
 }
 
-// podStartup creates n pods of image in the default namespace, all at once
-// or (serial) each once the one before runs, and times each from its
+// pace says how podStartup creates its pods: all at once (the zero
+// value), each once the one before runs (serial), or one every interval
+// without waiting (as upstream's density tests pace pods at a rate).
+type pace struct {
+	serial bool
+	every  time.Duration
+}
+
+// podStartup creates n pods of image in the default namespace, paced by p,
+// and times each from its
 // create request to the watch event that shows it Running, as upstream's
 // pod startup SLI does (image present on the node). The pods are deleted
 // afterwards, and gone when it returns.
-func podStartup(ctx context.Context, client kubernetes.Interface, n int, image string, serial bool) (startup, error) {
+func podStartup(ctx context.Context, client kubernetes.Interface, n int, image string, p pace) (startup, error) {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	pods := client.CoreV1().Pods(metav1.NamespaceDefault)
 	selector := runLabel + "=" + run
@@ -125,7 +133,22 @@ func podStartup(ctx context.Context, client kubernetes.Interface, n int, image s
 		_, err := pods.Create(ctx, benchPod(name, image, run), metav1.CreateOptions{})
 		return err
 	}
-	if serial {
+	switch {
+	case p.every > 0:
+		tick := time.NewTicker(p.every)
+		defer tick.Stop()
+		for i := range n {
+			if i > 0 {
+				<-tick.C
+			}
+			if err := create(ctx, fmt.Sprintf("bench-%s-%02d", run, i)); err != nil {
+				return startup{}, fmt.Errorf("create pod: %w", err)
+			}
+		}
+		if err := waitRunning(n); err != nil {
+			return startup{}, err
+		}
+	case p.serial:
 		for i := range n {
 			if err := create(ctx, fmt.Sprintf("bench-%s-%02d", run, i)); err != nil {
 				return startup{}, fmt.Errorf("create pod: %w", err)
@@ -134,7 +157,7 @@ func podStartup(ctx context.Context, client kubernetes.Interface, n int, image s
 				return startup{}, err
 			}
 		}
-	} else {
+	default:
 		g, gctx := errgroup.WithContext(ctx)
 		for i := range n {
 			g.Go(func() error { return create(gctx, fmt.Sprintf("bench-%s-%02d", run, i)) })

@@ -77,7 +77,7 @@ func ms(d time.Duration) string {
 }
 
 // report prints the results as markdown.
-func report(out io.Writer, m machine, c config, nodes int, create time.Duration, s, serial startup, sizes []images.Result) {
+func report(out io.Writer, m machine, c config, nodes int, create time.Duration, s, serial, paced startup, sizes []images.Result) {
 	fmt.Fprintf(out, "\nMachine: %d CPUs (%s), kernel %s, %s, %s; load average %s at start, %s at the end; %s\n\n",
 		m.cpus, m.model, m.kernel, m.docker, runtime.Version(), m.load0, loadAverage(), m.at.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintln(out, "| measure | kubelab | target | anchor |")
@@ -100,6 +100,11 @@ func report(out io.Writer, m machine, c config, nodes int, create time.Duration,
 			ms(percentile(serial.createToRunning, 0.5)), ms(percentile(serial.createToRunning, 0.99)))
 		fmt.Fprintf(out, "| of which bound -> Running p50 / p99 | %s / %s | | |\n",
 			ms(percentile(serial.boundToRunning, 0.5)), ms(percentile(serial.boundToRunning, 0.99)))
+	}
+	if n := len(paced.createToRunning); n > 0 {
+		p99 := percentile(paced.createToRunning, 0.99)
+		fmt.Fprintf(out, "| pod startup p50 / p99, %d pods at %g/s (paced, as density tests create them) | %s / %s | ≤ %s %s | |\n", n, c.pacedQPS,
+			ms(percentile(paced.createToRunning, 0.5)), ms(p99), startupTarget, verdict(p99, startupTarget))
 	}
 	var spread []string
 	for node, n := range s.perNode {
