@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	grpcstatus "google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/kubelab/kubelab/components/kubelet/envvars"
 	"github.com/kubelab/kubelab/components/kubelet/podruntime"
+	"github.com/kubelab/kubelab/components/kubelet/podstatus"
 	"github.com/kubelab/kubelab/components/kubelet/volumes"
 )
 
@@ -36,6 +38,11 @@ func (e *startError) Error() string { return e.reason + ": " + e.msg }
 func (p *podSync) startContainer(ctx context.Context, c *corev1.Container, restartCount int32, init bool) error {
 	s, pod := p.s, p.pod
 	if err := p.ensureImage(ctx, c); err != nil {
+		var se *startError
+		if errors.As(err, &se) {
+			// As upstream: the image's own event, then "Error: <reason>".
+			s.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %s", se.reason)
+		}
 		return err
 	}
 	env, err := envvars.Resolve(ctx, s.Objects, p.downward(), c)
@@ -66,14 +73,22 @@ func (p *podSync) startContainer(ctx context.Context, c *corev1.Container, resta
 	})
 	id, err := s.Runtime.CreateContainer(ctx, p.sb.ID, cfg, p.sbCfg)
 	if err != nil {
-		s.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-		return &startError{reason: ReasonCreateContainerError, msg: err.Error(), retry: configRetry}
+		msg := runtimeMessage(err)
+		s.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %s", msg)
+		return &startError{reason: ReasonCreateContainerError, msg: msg, retry: configRetry}
 	}
 	s.Recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", c.Name)
 	if err := s.Runtime.StartContainer(ctx, id); err != nil {
-		s.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-		// The runtime records the failed start (StartError); the next
-		// sync restarts it with CrashLoopBackOff.
+		msg := runtimeMessage(err)
+		s.Recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %s", msg)
+		// The runtime records the failed start as an exit (containerd:
+		// reason StartError, exit code 128). As upstream, a container that
+		// will be started again waits with RunContainerError until the
+		// next sync restarts it (then CrashLoopBackOff); one that will not
+		// (restartPolicy Never) shows that exit.
+		if podstatus.IsRestartable(c) || pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+			return &startError{reason: ReasonRunContainerError, msg: msg, retry: retryBase}
+		}
 		p.soon(10 * time.Millisecond)
 		return nil
 	}
@@ -87,6 +102,16 @@ func (p *podSync) startContainer(ctx context.Context, c *corev1.Container, resta
 		}
 	}
 	return nil
+}
+
+// runtimeMessage is a CRI error's message without gRPC's "rpc error:
+// code = ... desc =" wrapping, as upstream's events and waiting messages
+// show it.
+func runtimeMessage(err error) string {
+	if st, ok := grpcstatus.FromError(err); ok {
+		return st.Message()
+	}
+	return err.Error()
 }
 
 // ensureImage makes sure c's image is on the node. Images already there
