@@ -97,7 +97,10 @@ func (s *Store) scaleUpdate(ctx context.Context, ns, name, precondition string, 
 }
 
 // Bind assigns a pod to a node through the pods/binding subresource. A pod
-// is bound once: a second binding is a conflict.
+// is bound once: a second binding is a conflict. As upstream's BindingREST
+// (a GuaranteedUpdate straight on storage), the binding leaves the pod's
+// managedFields alone: the scheduler never becomes a field manager of the
+// pod, and a binding, one per pod, does not pay for the field manager.
 func (s *Store) Bind(ctx context.Context, ns string, b *corev1.Binding, o WriteOptions) error {
 	if b.Target.Kind != "" && b.Target.Kind != "Node" {
 		return apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Binding").GroupKind(), b.Name, field.ErrorList{
@@ -108,6 +111,7 @@ func (s *Store) Bind(ctx context.Context, ns string, b *corev1.Binding, o WriteO
 			field.Required(field.NewPath("target", "name"), "")})
 	}
 	o.Subresource = "binding"
+	o.appliedManagedFields = true // kept as stored
 	precondition := ""
 	if b.ResourceVersion != "" {
 		precondition = b.ResourceVersion

@@ -117,6 +117,18 @@ func TestOptionsDefaults(t *testing.T) {
 	if o.QPS < 1000 {
 		t.Errorf("QPS %v too low for 5000 nodes", o.QPS)
 	}
+	// Pod status writers and the client limit grow with the nodes, as
+	// each real kubelet writes its own pods' statuses (--kube-api-qps 50).
+	if o.PodWorkers != 125 || o.QPS < 50*5000 || o.Burst < 2*int(o.QPS) {
+		t.Errorf("pod workers %d, QPS %v, burst %d for 5000 nodes; want 125, >= 250000, >= 2*QPS", o.PodWorkers, o.QPS, o.Burst)
+	}
+	small, err := Options{Count: 1}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.PodWorkers != 16 || small.QPS < 200 {
+		t.Errorf("pod workers %d, QPS %v for 1 node; want 16, >= 200", small.PodWorkers, small.QPS)
+	}
 	for _, bad := range []Options{{Count: -1}, {Count: 10, NodeIPRange: "10.0.0.0/30"}, {Count: 1, NodeIPRange: "x"}} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("%+v accepted", bad)

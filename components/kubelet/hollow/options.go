@@ -62,10 +62,13 @@ type Options struct {
 	KubeletVersion string
 	// Workers is the number of heartbeat workers (Count/40, within 16..128).
 	Workers int
-	// PodWorkers is the number of pod status workers (8).
+	// PodWorkers is the number of pod status workers (as Workers: every
+	// real kubelet writes its own pods' statuses, so the writers grow with
+	// the nodes).
 	PodWorkers int
-	// QPS and Burst limit the client; 0 derives them from Count so
-	// heartbeats are never throttled.
+	// QPS and Burst limit the client; 0 derives them from Count so that
+	// heartbeats are never throttled and pods are not throttled more than
+	// by upstream's per-kubelet limits (50 QPS, burst 100) summed.
 	QPS   float32
 	Burst int
 	// BackoffBase and BackoffMax bound the CrashLoopBackOff delay between
@@ -131,7 +134,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.Workers = min(max(16, o.Count/40), 128)
 	}
 	if o.PodWorkers <= 0 {
-		o.PodWorkers = 8
+		// Pod status writes wait on the API server too; with a fixed few
+		// workers a node's pods would queue behind the whole cluster's.
+		o.PodWorkers = min(max(16, o.Count/40), 128)
 	}
 	if o.BackoffBase <= 0 {
 		o.BackoffBase = 10 * time.Second
@@ -146,9 +151,10 @@ func (o Options) withDefaults() (Options, error) {
 		o.KillDelay = 200 * time.Millisecond
 	}
 	if o.QPS <= 0 {
-		// Every heartbeat at full rate, twice over, plus room for pods.
+		// Every heartbeat at full rate, twice over, plus room for pods;
+		// at least the kubelets' own limits (--kube-api-qps 50) summed.
 		perSecond := float64(o.Count)/o.RenewInterval.Seconds() + float64(o.Count)/o.StatusUpdateInterval.Seconds()
-		o.QPS = float32(2*perSecond + 200)
+		o.QPS = float32(max(2*perSecond+200, 50*float64(o.Count)))
 	}
 	if o.Burst <= 0 {
 		o.Burst = int(2 * o.QPS)

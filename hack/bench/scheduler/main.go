@@ -26,10 +26,11 @@ import (
 
 // config holds the flags.
 type config struct {
-	nodes, pods, creators int
-	hollowChild           bool
-	kubeconfig            string
-	dataDir               string
+	nodes, pods, creators  int
+	hollowChild            bool
+	kubeconfig             string
+	dataDir                string
+	cpuProfile, memProfile string
 }
 
 func main() {
@@ -40,6 +41,8 @@ func main() {
 	flag.BoolVar(&c.hollowChild, "hollow-child", false, "internal: run the hollow nodes against -kubeconfig")
 	flag.StringVar(&c.kubeconfig, "kubeconfig", "", "internal: kubeconfig of the child")
 	flag.StringVar(&c.dataDir, "data-dir", "", "control plane data directory (default: temporary)")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the control plane, from the first create to all pods Running, to this file")
+	flag.StringVar(&c.memProfile, "memprofile", "", "write a heap profile of the control plane at the end to this file")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -6,11 +6,14 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/metrics"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -55,6 +58,7 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	cfg.QPS, cfg.Burst = 1e6, 1e6
 	client := kubernetes.NewForConfigOrDie(cfg)
 
+	load0 := loadAverage()
 	fmt.Fprintf(os.Stderr, "starting %d hollow nodes...\n", c.nodes)
 	child, err := startHollow(ctx, c, cluster.Kubeconfig, os.Stderr)
 	if err != nil {
@@ -117,6 +121,11 @@ func run(ctx context.Context, c config, out io.Writer) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var createErrs atomic.Int64
+	stopProfile, err := startCPUProfile(c.cpuProfile)
+	if err != nil {
+		return err
+	}
+	cpu0, childCPU0 := selfCPU(), procCPU(child.Process.Pid)
 	t0 := time.Now()
 	for g := 0; g < c.creators; g++ {
 		wg.Add(1)
@@ -146,11 +155,29 @@ func run(ctx context.Context, c config, out io.Writer) error {
 		return ctx.Err()
 	}
 	total := time.Since(t0)
+	cpu, childCPU := selfCPU()-cpu0, procCPU(child.Process.Pid)-childCPU0
+	if err := stopProfile(); err != nil {
+		return err
+	}
 	rss := rssMB()
+	mem := readMemStats()
+	requests, reqErr := requestCounts(ctx, client)
+	if err := writeHeapProfile(c.memProfile); err != nil {
+		return err
+	}
 	stats := sched.Stats()
 	mu.Lock()
 	defer mu.Unlock()
 	report(out, c, times, createDur, total, nodesReady, rss, createErrs.Load(), stats)
+	fmt.Fprintf(out, "go heap at the end: %.0f MB in use after the last GC (goal %.0f MB), %.0f MB mapped, %.0f MB returned to the OS; %d GCs, GOGC=%s GOMEMLIMIT=%s\n",
+		mem.live, mem.goal, mem.mapped, mem.released, mem.gcs, envOr("GOGC", "100"), envOr("GOMEMLIMIT", "off"))
+	fmt.Fprintf(out, "CPU from the first create to all Running: control plane %.1f s (%.2f ms/pod), hollow nodes %.1f s (%.2f ms/pod); load average before: %s\n",
+		cpu.Seconds(), cpu.Seconds()*1000/float64(c.pods), childCPU.Seconds(), childCPU.Seconds()*1000/float64(c.pods), load0)
+	if reqErr != nil {
+		fmt.Fprintf(out, "API requests: %v\n", reqErr)
+	} else {
+		fmt.Fprintf(out, "API write requests from the start (apiserver_request_total, verb resource/subresource code: count):\n%s", requests)
+	}
 	return nil
 }
 
@@ -163,6 +190,43 @@ func benchPod(i int) *corev1.Pod {
 				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}},
 		}}},
 	}
+}
+
+// startCPUProfile starts profiling this process's CPU to path (nothing
+// when path is empty) and returns the function that stops it.
+func startCPUProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
+}
+
+// writeHeapProfile writes the heap profile (in use and allocated) to path
+// (nothing when path is empty).
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }
 
 // waitNodes waits until n nodes are Ready and have a podCIDR.
@@ -195,6 +259,132 @@ func waitNodes(ctx context.Context, client kubernetes.Interface, n int) error {
 	return fmt.Errorf("nodes not ready within 10 minutes")
 }
 
+// requestCounts tallies the API server's apiserver_request_total for
+// writes (and every answer that was not a success), from its /metrics.
+func requestCounts(ctx context.Context, client kubernetes.Interface) (string, error) {
+	raw, err := client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read /metrics: %w", err)
+	}
+	counts := map[string]float64{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		end := strings.LastIndex(line, "}")
+		if end < 0 {
+			continue
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(line[len("apiserver_request_total{"):end], ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if ok {
+				labels[k] = strings.Trim(v, `"`)
+			}
+		}
+		n, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+		if err != nil {
+			continue
+		}
+		verb, code := labels["verb"], labels["code"]
+		write := verb != "GET" && verb != "LIST" && verb != "WATCH"
+		if !write && strings.HasPrefix(code, "2") {
+			continue
+		}
+		res := labels["resource"]
+		if sub := labels["subresource"]; sub != "" {
+			res += "/" + sub
+		}
+		counts[verb+" "+res+" "+code] += n
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %s: %.0f\n", k, counts[k])
+	}
+	return b.String(), nil
+}
+
+// selfCPU is the CPU time (user and system) this process used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time (user and system) process pid used so far, from
+// /proc/pid/stat (in clock ticks of 1/100 s, as on Linux).
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: fields count from its ')'.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// loadAverage is the first three fields of /proc/loadavg.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// memStats are the Go runtime's heap figures, in MB.
+type memStats struct {
+	live, goal, mapped, released float64
+	gcs                          uint64
+}
+
+func readMemStats() memStats {
+	samples := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"}, {Name: "/memory/classes/total:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}
+	metrics.Read(samples)
+	mb := func(i int) float64 {
+		if samples[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return float64(samples[i].Value.Uint64()) / (1 << 20)
+	}
+	var gcs uint64
+	if samples[4].Value.Kind() == metrics.KindUint64 {
+		gcs = samples[4].Value.Uint64()
+	}
+	return memStats{live: mb(0), goal: mb(1), released: mb(2), mapped: mb(3), gcs: gcs}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 // rssMB reads this process's resident set size.
 func rssMB() float64 {
 	data, err := os.ReadFile("/proc/self/status")
@@ -220,7 +410,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 func report(out io.Writer, c config, times []podTimes, createDur, total, nodesReady time.Duration, rss float64, createErrs int64, st scheduler.Stats) {
-	var lat []time.Duration
+	var lat, toRunning []time.Duration
 	var boundAt []time.Time
 	first := times[0].created
 	for _, t := range times {
@@ -230,6 +420,9 @@ func report(out io.Writer, c config, times []podTimes, createDur, total, nodesRe
 		if !t.bound.IsZero() {
 			lat = append(lat, t.bound.Sub(t.created))
 			boundAt = append(boundAt, t.bound)
+			if !t.running.IsZero() {
+				toRunning = append(toRunning, t.running.Sub(t.bound))
+			}
 		}
 	}
 	sort.Slice(boundAt, func(i, j int) bool { return boundAt[i].Before(boundAt[j]) })
@@ -244,7 +437,10 @@ func report(out io.Writer, c config, times []podTimes, createDur, total, nodesRe
 	fmt.Fprintf(out, "| pods bound per second, overall | %.0f | >= 1,000 | 288 |\n", overall)
 	fmt.Fprintf(out, "| create-to-bound p50 | %v | | |\n", percentile(lat, 0.50).Round(time.Millisecond))
 	fmt.Fprintf(out, "| create-to-bound p99 | %v | <= 1 s | 3.5 s |\n", percentile(lat, 0.99).Round(time.Millisecond))
+	fmt.Fprintf(out, "| bound-to-Running p50 | %v | | |\n", percentile(toRunning, 0.50).Round(time.Millisecond))
+	fmt.Fprintf(out, "| bound-to-Running p99 | %v | | |\n", percentile(toRunning, 0.99).Round(time.Millisecond))
 	fmt.Fprintf(out, "| all pods created | %v | | |\n", createDur.Round(time.Millisecond))
+	fmt.Fprintf(out, "| first create to all %d bound | %v | | |\n", len(boundAt), boundAt[len(boundAt)-1].Sub(first).Round(time.Millisecond))
 	fmt.Fprintf(out, "| first create to all %d Running | %v | <= 30 s | 34.7 s to all bound |\n", c.pods, total.Round(time.Millisecond))
 	fmt.Fprintf(out, "| control plane RSS at the end (etcd+apiserver+scheduler+nodeipam, one process) | %.0f MB | < 775 MB | 1,550 MB |\n", rss)
 	fmt.Fprintf(out, "| %d nodes registered and Ready | %v | | kwok: 10,000 in 180 s |\n", c.nodes, nodesReady.Round(time.Millisecond))
