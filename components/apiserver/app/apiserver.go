@@ -270,6 +270,13 @@ func (s *APIServer) Store(gvr string) *registry.Store { return s.stores[gvr] }
 func (s *APIServer) Run(ctx context.Context) error {
 	defer s.close()
 	go s.compact(ctx)
+	if s.opts.WatchCache {
+		for _, st := range s.stores {
+			if !st.Resource().NoWatchCache {
+				st.StartWatchCache(ctx)
+			}
+		}
+	}
 	go s.namespaces.run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.server.Serve(ctx) }()

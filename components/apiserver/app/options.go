@@ -43,6 +43,11 @@ type Options struct {
 	MaxRequestsInFlight         int
 	MaxMutatingRequestsInFlight int
 	ShutdownTimeout             time.Duration
+
+	// WatchCache serves lists, gets at resourceVersion 0 and watches'
+	// initial state from memory kept current by the etcd watch (upstream's
+	// --watch-cache); off, every read goes to etcd.
+	WatchCache bool
 }
 
 // NewOptions returns the defaults.
@@ -57,6 +62,7 @@ func NewOptions() *Options {
 		MaxRequestsInFlight:         400,
 		MaxMutatingRequestsInFlight: 200,
 		ShutdownTimeout:             60 * time.Second,
+		WatchCache:                  true,
 	}
 }
 
@@ -82,6 +88,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ServiceNodePortRange, "service-node-port-range", o.ServiceNodePortRange, "A port range to reserve for services with NodePort visibility.")
 	fs.IntVar(&o.MaxRequestsInFlight, "max-requests-inflight", o.MaxRequestsInFlight, "The maximum number of non-mutating requests in flight at a given time.")
 	fs.IntVar(&o.MaxMutatingRequestsInFlight, "max-mutating-requests-inflight", o.MaxMutatingRequestsInFlight, "The maximum number of mutating requests in flight at a given time.")
+	fs.BoolVar(&o.WatchCache, "watch-cache", o.WatchCache, "Enable watch caching in the apiserver: lists are served from memory kept current by a watch of etcd.")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "How long in-flight requests may take to finish on shutdown.")
 }
 

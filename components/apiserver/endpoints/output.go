@@ -1,7 +1,6 @@
 package endpoints
 
 import (
-	"bytes"
 	"encoding/json"
 	"mime"
 	"net/http"
@@ -87,13 +86,31 @@ func (o output) contentType() string {
 
 // write encodes v with status code and the request's warnings.
 func (o output) write(w http.ResponseWriter, r *http.Request, code int, v interface{}, warnings []string) {
+	start := func() {
+		for _, warn := range warnings {
+			w.Header().Add("Warning", `299 - "`+strings.ReplaceAll(warn, `"`, `\"`)+`"`)
+		}
+		w.Header().Set("Content-Type", o.contentType())
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(code)
+	}
+	if obj, ok := v.(runtime.Object); ok && o.proto {
+		// The protobuf serializer encodes into a buffer of the exact size
+		// and writes it at once, after any error: straight to the response
+		// (a large list is not copied again).
+		bw := &bodyWriter{w: w, head: r.Method == http.MethodHead, start: start}
+		if err := protoCodec.Encode(obj, bw); err != nil {
+			if !bw.started {
+				WriteError(w, r, err)
+			}
+			return
+		}
+		bw.begin()
+		return
+	}
 	var data []byte
 	var err error
-	if obj, ok := v.(runtime.Object); ok && o.proto {
-		var buf bytes.Buffer
-		err = protoCodec.Encode(obj, &buf)
-		data = buf.Bytes()
-	} else if o.yaml {
+	if o.yaml {
 		data, err = yaml.Marshal(v)
 	} else {
 		data, err = encodeJSON(v)
@@ -102,15 +119,35 @@ func (o output) write(w http.ResponseWriter, r *http.Request, code int, v interf
 		WriteError(w, r, err)
 		return
 	}
-	for _, warn := range warnings {
-		w.Header().Add("Warning", `299 - "`+strings.ReplaceAll(warn, `"`, `\"`)+`"`)
-	}
-	w.Header().Set("Content-Type", o.contentType())
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
+	start()
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(data)
 	}
+}
+
+// bodyWriter writes a response body, sending the status and headers
+// (start) before the first byte.
+type bodyWriter struct {
+	w       http.ResponseWriter
+	head    bool // a HEAD request: no body
+	start   func()
+	started bool
+}
+
+func (b *bodyWriter) begin() {
+	if !b.started {
+		b.started = true
+		b.start()
+	}
+}
+
+// Write implements io.Writer.
+func (b *bodyWriter) Write(p []byte) (int, error) {
+	b.begin()
+	if b.head {
+		return len(p), nil
+	}
+	return b.w.Write(p)
 }
 
 // object converts one served object into the negotiated form.

@@ -130,7 +130,7 @@ func (rq *request) writeRaw(code int, v runtime.Object) {
 }
 
 func (rq *request) get() {
-	obj, err := rq.s.Get(rq.r.Context(), rq.info.Namespace, rq.info.Name)
+	obj, err := rq.s.GetAt(rq.r.Context(), rq.info.Namespace, rq.info.Name, rq.r.URL.Query().Get("resourceVersion"))
 	if err != nil {
 		rq.fail(err)
 		return
@@ -149,12 +149,17 @@ func (rq *request) list() {
 		rq.fail(err)
 		return
 	}
-	list, err := rq.s.List(rq.r.Context(), rq.info.Namespace, o.ListOptions)
+	list := rq.s.List
+	if out.proto && out.form == formObject {
+		// Encoded as is: cached lists reuse their items' encodings.
+		list = rq.s.ListProtobuf
+	}
+	l, err := list(rq.r.Context(), rq.info.Namespace, o.ListOptions)
 	if err != nil {
 		rq.fail(err)
 		return
 	}
-	rq.writeList(out, list)
+	rq.writeList(out, l)
 }
 
 // writeList writes list as out asks (a table, partial metadata or the list).

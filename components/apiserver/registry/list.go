@@ -111,8 +111,22 @@ func decodeContinue(token, prefix string) (int64, string, error) {
 }
 
 // List returns the selected objects of namespace ns ("" for all) as the
-// served list type.
+// served list type. Its items may share maps, slices and pointers with the
+// watch cache: callers must not modify what is inside them.
 func (s *Store) List(ctx context.Context, ns string, o ListOptions) (runtime.Object, error) {
+	return s.list(ctx, ns, o, false)
+}
+
+// ListProtobuf is List for a response encoded as protobuf: the object it
+// returns encodes with the protobuf serializer to the bytes List's list
+// would, and is meant for nothing else. Served from the watch cache, it
+// reuses each object's encoding from earlier lists until the object
+// changes, instead of encoding every item again.
+func (s *Store) ListProtobuf(ctx context.Context, ns string, o ListOptions) (runtime.Object, error) {
+	return s.list(ctx, ns, o, true)
+}
+
+func (s *Store) list(ctx context.Context, ns string, o ListOptions, encoded bool) (runtime.Object, error) {
 	match, err := s.matcher(ns, o)
 	if err != nil {
 		return nil, err
@@ -143,6 +157,21 @@ func (s *Store) List(ctx context.Context, ns string, o ListOptions) (runtime.Obj
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("unsupported resourceVersionMatch %q", o.ResourceVersionMatch))
 		}
 	}
+	c := s.cache.Load()
+	if c != nil && o.Continue == "" && !exact {
+		if entries, lm, ok := s.listFromCache(ctx, c, prefix, o, match); ok {
+			c.stats.listsFromCache.Add(1)
+			if encoded && s.protobufItems {
+				return newProtobufList(s.res.GVK().GroupVersion().WithKind(s.res.Kind+"List"), entries, lm), nil
+			}
+			items := make([]runtime.Object, len(entries))
+			for i, e := range entries {
+				items[i] = e.obj
+			}
+			return s.newList(items, lm)
+		}
+		c.stats.listsFromStorage.Add(1)
+	}
 	items, listRev, next, remaining, err := s.collect(ctx, prefix, start, rev, o.Limit, match)
 	if err != nil {
 		if errors.Is(err, storage.ErrCompacted) {
@@ -159,6 +188,68 @@ func (s *Store) List(ctx context.Context, ns string, o ListOptions) (runtime.Obj
 	if want, _ := parseRV(o.ResourceVersion); !exact && want > listRev {
 		return nil, tooLargeResourceVersion(fmt.Sprintf("Too large resource version: %d, current: %d", want, listRev))
 	}
+	return s.newList(items, listMeta(listRev, next, remaining, prefix, match))
+}
+
+// listFromCache selects a list that is not a continuation or an exact read
+// from the watch cache, with the semantics of its resourceVersion (see
+// readAt), and returns the selected entries and the list's metadata. As
+// upstream's cache does, it ignores the limit of a list at
+// resourceVersion "0" (reflectors' first list) and returns everything;
+// other limited lists get a page and a continue token at the cache's
+// revision, whose following pages etcd serves at that revision. ok is
+// false when etcd must serve the list.
+func (s *Store) listFromCache(ctx context.Context, c *watchCache, prefix string, o ListOptions, match *matcher) ([]*cacheEntry, metav1.ListMeta, bool) {
+	minRev, ok := c.readAt(ctx, o.ResourceVersion)
+	if !ok {
+		return nil, metav1.ListMeta{}, false
+	}
+	entries, rev, ok := c.snapshot(prefix, minRev)
+	if !ok {
+		return nil, metav1.ListMeta{}, false
+	}
+	limit := o.Limit
+	if o.ResourceVersion == "0" {
+		limit = 0
+	}
+	if match.trivial() && limit <= 0 {
+		return entries, listMeta(rev, "", 0, prefix, match), true
+	}
+	selected := entries[:0:0]
+	var next string
+	var remaining int64
+	for i, e := range entries {
+		if !match.matches(e.obj) {
+			continue
+		}
+		selected = append(selected, e)
+		if limit > 0 && int64(len(selected)) == limit {
+			if i < len(entries)-1 {
+				next, remaining = e.key+"\x00", int64(len(entries)-1-i)
+			}
+			break
+		}
+	}
+	return selected, listMeta(rev, next, remaining, prefix, match), true
+}
+
+// listMeta is the metadata of a list read at rev; next, when set, is the
+// key the following page starts at and remaining how many keys follow it.
+func listMeta(rev int64, next string, remaining int64, prefix string, match *matcher) metav1.ListMeta {
+	lm := metav1.ListMeta{ResourceVersion: rv(rev)}
+	if next != "" {
+		lm.Continue = encodeContinue(rev, next, prefix)
+		if match.trivial() && remaining > 0 {
+			lm.RemainingItemCount = &remaining
+		}
+	}
+	return lm
+}
+
+// newList returns the served list of stored items with metadata lm. Its
+// items are copies of the objects' top-level structs, so what callers set
+// on an item itself (its kind) stays out of the cache.
+func (s *Store) newList(items []runtime.Object, lm metav1.ListMeta) (runtime.Object, error) {
 	list := s.res.NewList()
 	served := make([]runtime.Object, 0, len(items))
 	for _, it := range items {
@@ -171,14 +262,13 @@ func (s *Store) List(ctx context.Context, ns string, o ListOptions) (runtime.Obj
 	if err := meta.SetList(list, served); err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
-	lm, _ := meta.ListAccessor(list)
-	lm.SetResourceVersion(rv(listRev))
-	if next != "" {
-		lm.SetContinue(encodeContinue(listRev, next, prefix))
-		if match.trivial() && remaining > 0 {
-			lm.SetRemainingItemCount(&remaining)
-		}
+	acc, err := meta.ListAccessor(list)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
 	}
+	acc.SetResourceVersion(lm.ResourceVersion)
+	acc.SetContinue(lm.Continue)
+	acc.SetRemainingItemCount(lm.RemainingItemCount)
 	return list, nil
 }
 

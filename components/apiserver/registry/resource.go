@@ -60,6 +60,10 @@ type Resource struct {
 	// PrepareForDelete adjusts an object whose deletion starts but cannot
 	// complete yet (a namespace becomes Terminating).
 	PrepareForDelete func(obj runtime.Object)
+	// NoWatchCache keeps every read of the resource on etcd even when the
+	// API server runs watch caches (upstream sizes the events cache 0:
+	// events are many, short-lived and rarely listed).
+	NoWatchCache bool
 	// Codec converts between the served version and the stored object when
 	// they differ (events.k8s.io/v1 <-> core/v1). Nil when they are the same.
 	// Strategy functions always receive the stored type.

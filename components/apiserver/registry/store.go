@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -53,6 +54,12 @@ type Store struct {
 	managersOnce sync.Once
 	managers     map[string]*managedfields.FieldManager
 	managersErr  error
+
+	// cache serves reads from memory when set (StartWatchCache).
+	cache atomic.Pointer[watchCache]
+	// protobufItems is true when cached lists may be encoded from their
+	// items' kept encodings (protobufList).
+	protobufItems bool
 }
 
 // NewStore returns the store for res over s. namespaces may be nil for
@@ -67,6 +74,7 @@ func NewStore(res *Resource, s *storage.Store, namespaces NamespaceChecker, hook
 		gr:         schema.GroupResource{Group: res.GroupVersion.Group, Resource: res.Name},
 		storedGVK:  res.GVK(),
 		namespaces: namespaces, hooks: hooks,
+		protobufItems: hasProtobufListLayout(res),
 	}
 	if res.Codec != nil {
 		gvks, _, err := scheme.Scheme.ObjectKinds(res.Codec.NewStored())
@@ -177,13 +185,32 @@ func conflict(gr schema.GroupResource, name string) error {
 // OptimisticLockErrorMsg is upstream's message for a stale resourceVersion.
 const OptimisticLockErrorMsg = "the object has been modified; please apply your changes to the latest version and try again"
 
-// Get returns the object ns/name in the served version.
+// Get returns the object ns/name in the served version, as etcd has it now.
 func (s *Store) Get(ctx context.Context, ns, name string) (runtime.Object, error) {
 	obj, err := s.getStored(ctx, ns, name)
 	if err != nil {
 		return nil, err
 	}
 	return s.toServed(obj)
+}
+
+// GetAt returns the object ns/name with a get's resourceVersion semantics:
+// "0" (any version) is served from the watch cache when there is one, as
+// upstream does; anything else reads etcd's latest (which is never older
+// than a given version).
+func (s *Store) GetAt(ctx context.Context, ns, name, resourceVersion string) (runtime.Object, error) {
+	if c := s.cache.Load(); c != nil && resourceVersion == "0" {
+		if obj, ok := c.get(s.key(ns, name)); ok {
+			c.stats.gets.Add(1)
+			if obj == nil {
+				return nil, apierrors.NewNotFound(s.gr, name)
+			}
+			// A copy of the top-level struct: what callers set on it
+			// (its kind) stays out of the cache.
+			return s.toServed(shallowCopy(obj))
+		}
+	}
+	return s.Get(ctx, ns, name)
 }
 
 func (s *Store) getStored(ctx context.Context, ns, name string) (runtime.Object, error) {

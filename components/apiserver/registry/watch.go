@@ -57,9 +57,11 @@ func (s *Store) Watch(ctx context.Context, ns string, o WatchOptions) (<-chan wa
 	prefix := s.listPrefix(ns)
 	var initial []runtime.Object
 	if sendInitial {
-		items, listRev, _, _, err := s.collect(ctx, prefix, "", 0, 0, match)
-		if err != nil {
-			return nil, s.storageErr(err, "")
+		items, listRev, ok := s.initialFromCache(ctx, prefix, o.ResourceVersion, match)
+		if !ok {
+			if items, listRev, _, _, err = s.collect(ctx, prefix, "", 0, 0, match); err != nil {
+				return nil, s.storageErr(err, "")
+			}
 		}
 		initial, from = items, listRev
 	}
@@ -116,35 +118,9 @@ func (s *Store) Watch(ctx context.Context, ns string, o WatchOptions) (<-chan wa
 			if s.res.Namespaced && ns != "" && s.namespaceOf(ev.Key) != ns {
 				continue
 			}
-			d := s.decodeEvent(ev)
-			if d.err != nil {
+			typ, obj, ok := s.eventFor(ev, match)
+			if !ok {
 				continue
-			}
-			var typ watch.EventType
-			var obj runtime.Object
-			switch {
-			case ev.Deleted:
-				if d.prev == nil || !match.matches(d.prevStored) {
-					continue
-				}
-				typ, obj = watch.Deleted, d.prev
-			case d.prevStored == nil:
-				if !match.matches(d.curStored) {
-					continue
-				}
-				typ, obj = watch.Added, d.cur
-			default:
-				now, before := match.matches(d.curStored), match.matches(d.prevStored)
-				switch {
-				case now && before:
-					typ, obj = watch.Modified, d.cur
-				case now:
-					typ, obj = watch.Added, d.cur
-				case before:
-					typ, obj = watch.Deleted, d.cur
-				default:
-					continue
-				}
 			}
 			if !send(watch.Event{Type: typ, Object: obj}) {
 				return
@@ -154,35 +130,128 @@ func (s *Store) Watch(ctx context.Context, ns string, o WatchOptions) (<-chan wa
 	return out, nil
 }
 
-// decoded is an event's objects, decoded once for every watcher.
-type decoded struct {
-	cur, prev             runtime.Object // served
-	curStored, prevStored runtime.Object
-	err                   error
+// initialFromCache returns the selected objects under prefix from the watch
+// cache, for a watch that starts with the current state, and the revision
+// they reflect; false when etcd must provide them.
+func (s *Store) initialFromCache(ctx context.Context, prefix, resourceVersion string, match *matcher) ([]runtime.Object, int64, bool) {
+	c := s.cache.Load()
+	if c == nil {
+		return nil, 0, false
+	}
+	minRev, ok := c.readAt(ctx, resourceVersion)
+	if !ok {
+		c.stats.listsFromStorage.Add(1)
+		return nil, 0, false
+	}
+	entries, rev, ok := c.snapshot(prefix, minRev)
+	if !ok {
+		c.stats.listsFromStorage.Add(1)
+		return nil, 0, false
+	}
+	var items []runtime.Object
+	for _, e := range entries {
+		if match.matches(e.obj) {
+			items = append(items, e.obj)
+		}
+	}
+	c.stats.listsFromCache.Add(1)
+	return items, rev, true
 }
 
-func (s *Store) decodeEvent(ev *storageEvent) *decoded {
-	return ev.Memo(s, func() any {
-		d := &decoded{}
-		if !ev.Deleted {
-			if d.curStored, d.err = s.decode(ev.Value, ev.Revision); d.err != nil {
-				return d
-			}
-			d.cur, d.err = s.toServed(d.curStored)
+// eventFor returns the watch event a storage event makes for a watcher
+// selecting match, or false when the watcher does not see it.
+func (s *Store) eventFor(ev *storageEvent, match *matcher) (watch.EventType, runtime.Object, bool) {
+	if ev.Deleted {
+		prev := s.eventPrev(ev)
+		if prev == nil || prev.err != nil || !match.matches(prev.stored) {
+			return "", nil, false
 		}
-		if ev.PrevValue != nil {
-			if d.prevStored, d.err = s.decode(ev.PrevValue, ev.Revision); d.err != nil {
-				return d
-			}
-			d.prev, d.err = s.toServed(d.prevStored)
+		return watch.Deleted, prev.served, true
+	}
+	cur := s.eventCur(ev)
+	if cur.err != nil {
+		return "", nil, false
+	}
+	now := match.matches(cur.stored)
+	if ev.PrevValue == nil {
+		return watch.Added, cur.served, now
+	}
+	before := true
+	if !match.trivial() {
+		// Only a selector needs the old object of an update.
+		prev := s.eventPrev(ev)
+		if prev.err != nil {
+			return "", nil, false
 		}
-		for _, o := range []runtime.Object{d.cur, d.prev} {
-			if o != nil {
-				o.GetObjectKind().SetGroupVersionKind(s.res.GVK())
-			}
-		}
-		return d
-	}).(*decoded)
+		before = match.matches(prev.stored)
+	}
+	switch {
+	case now && before:
+		return watch.Modified, cur.served, true
+	case now:
+		return watch.Added, cur.served, true
+	case before:
+		return watch.Deleted, cur.served, true
+	}
+	return "", nil, false
+}
+
+// eventObject is one object of a storage event, decoded once for every
+// watcher and the watch cache, which share it: nobody may modify it.
+type eventObject struct {
+	stored, served runtime.Object
+	err            error
+}
+
+// eventKey names an event's memoized objects: the new (prev false) or the
+// old one, per store (two stores may share a prefix and decode differently).
+type eventKey struct {
+	s    *Store
+	prev bool
+}
+
+// eventCur returns the object an event wrote (not for deletes).
+func (s *Store) eventCur(ev *storageEvent) *eventObject {
+	return ev.Memo(eventKey{s, false}, func() any {
+		return s.eventObjectOf(ev.Value, ev.Revision)
+	}).(*eventObject)
+}
+
+// eventPrev returns the object as it was before the event, nil for creates.
+// For deletes, whose event carries it, it has the event's revision, as
+// upstream's deleted objects do; for updates it may keep its own (it only
+// decides selectors). The watch cache usually supplies it from memory
+// before anyone asks (seedPrev); otherwise it is decoded.
+func (s *Store) eventPrev(ev *storageEvent) *eventObject {
+	if ev.PrevValue == nil {
+		return nil
+	}
+	return ev.Memo(eventKey{s, true}, func() any {
+		return s.eventObjectOf(ev.PrevValue, ev.Revision)
+	}).(*eventObject)
+}
+
+func (s *Store) eventObjectOf(data []byte, rev int64) *eventObject {
+	o := &eventObject{}
+	if o.stored, o.err = s.decode(data, rev); o.err != nil {
+		return o
+	}
+	o.served, o.err = s.servedWithKind(o.stored)
+	return o
+}
+
+// servedWithKind converts a stored object into the served version with its
+// kind set, as watch events and cached objects carry it.
+func (s *Store) servedWithKind(stored runtime.Object) (runtime.Object, error) {
+	if stored.GetObjectKind().GroupVersionKind().Empty() {
+		stored.GetObjectKind().SetGroupVersionKind(s.storedGVK)
+	}
+	served, err := s.toServed(stored)
+	if err != nil {
+		return nil, err
+	}
+	served.GetObjectKind().SetGroupVersionKind(s.res.GVK())
+	return served, nil
 }
 
 // bookmark returns an empty object carrying only a resourceVersion.

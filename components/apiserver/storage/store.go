@@ -44,12 +44,14 @@ type Store struct {
 
 	mu   sync.Mutex
 	hubs map[string]*hub
+	// progressKick asks for a progress request (RequestProgress).
+	progressKick chan struct{}
 }
 
 // New returns a Store over client.
 func New(client *clientv3.Client) *Store {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Store{client: client, hubs: map[string]*hub{}, ctx: ctx, cancel: cancel}
+	return &Store{client: client, hubs: map[string]*hub{}, ctx: ctx, cancel: cancel, progressKick: make(chan struct{}, 1)}
 }
 
 // Close stops the shared watches; call it before closing the client.

@@ -10,6 +10,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 )
 
 // Event is one change under a watched prefix, or a progress mark.
@@ -58,9 +59,17 @@ var historySize = 4096
 // becomes bookmark events.
 var progressInterval = time.Second
 
+// progressFanout is the least time between progress events passed to
+// ordinary watchers, which only turn them into bookmarks every few
+// seconds; on-demand progress requests (consistent reads) come far more
+// often and go to shared followers alone.
+var progressFanout = 100 * time.Millisecond
+
 type watcher struct {
 	ch     chan *Event
 	closed bool
+	// everyProgress passes on every progress event, not only fanned-out ones.
+	everyProgress bool
 }
 
 // hub fans one etcd watch on a prefix out to many watchers.
@@ -74,6 +83,8 @@ type hub struct {
 	oldest   int64 // history covers every event with a revision > oldest
 	rev      int64 // every event up to rev has been dispatched
 	watchers map[*watcher]struct{}
+	// lastFanout is when progress last went to every watcher.
+	lastFanout time.Time
 }
 
 // StartWatching starts the shared watch for prefix now, so that lists taken
@@ -95,14 +106,39 @@ func (s *Store) hub(ctx context.Context, prefix string) (*hub, error) {
 	}
 	h := &hub{store: s, prefix: prefix, oldest: rev, rev: rev, watchers: map[*watcher]struct{}{}}
 	s.hubs[prefix] = h
+	if len(s.hubs) == 1 {
+		go s.requestProgressEvery(progressInterval)
+	}
 	go h.run(rev)
 	return h, nil
+}
+
+// sharedStreamContext returns the context every shared watch runs under.
+// etcd multiplexes the watches of one client over one gRPC stream per
+// distinct outgoing metadata, and answers a progress request only when
+// every watch on the stream has caught up: the extra key keeps the shared
+// watches on a stream of their own, away from direct watches replaying
+// old history, so that progress requests (RequestProgress) are answered.
+func sharedStreamContext(parent context.Context) context.Context {
+	return clientv3.WithRequireLeader(metadata.AppendToOutgoingContext(parent, "kubelab-watch", "shared"))
 }
 
 // Watch streams the changes under prefix with a revision above fromRev (0:
 // from now). The channel closes when ctx ends or the watcher falls too far
 // behind; a final event with Err set reports why a stream cannot continue.
 func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (<-chan *Event, error) {
+	return s.watch(ctx, prefix, fromRev, true)
+}
+
+// WatchShared is Watch served only from the shared watch: when fromRev is
+// older than its history it fails with ErrCompacted instead of opening an
+// etcd watch of its own. Followers that can re-list (the watch cache) use
+// it, so that each prefix keeps one etcd watch.
+func (s *Store) WatchShared(ctx context.Context, prefix string, fromRev int64) (<-chan *Event, error) {
+	return s.watch(ctx, prefix, fromRev, false)
+}
+
+func (s *Store) watch(ctx context.Context, prefix string, fromRev int64, direct bool) (<-chan *Event, error) {
 	h, err := s.hub(ctx, prefix)
 	if err != nil {
 		return nil, err
@@ -113,9 +149,12 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) (<-chan
 	}
 	if fromRev < h.oldest {
 		h.mu.Unlock()
+		if !direct {
+			return nil, ErrCompacted
+		}
 		return s.directWatch(ctx, prefix, fromRev)
 	}
-	w := &watcher{ch: make(chan *Event, watcherBuffer)}
+	w := &watcher{ch: make(chan *Event, watcherBuffer), everyProgress: !direct}
 	for i := range h.history {
 		ev := h.history[(h.start+i)%len(h.history)]
 		if ev.Revision > fromRev {
@@ -201,22 +240,10 @@ func (h *hub) closeAll() {
 }
 
 func (h *hub) follow(parent context.Context, rev int64) error {
-	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(parent))
+	ctx, cancel := context.WithCancel(sharedStreamContext(parent))
 	defer cancel()
 	wch := h.store.client.Watch(ctx, h.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1),
 		clientv3.WithPrevKV(), clientv3.WithProgressNotify())
-	go func() {
-		t := time.NewTicker(progressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				_ = h.store.client.RequestProgress(ctx)
-			}
-		}
-	}()
 	for resp := range wch {
 		if err := resp.Err(); err != nil {
 			return err
@@ -256,6 +283,10 @@ func (h *hub) dispatch(ev *Event) {
 	if ev.Revision > h.rev {
 		h.rev = ev.Revision
 	}
+	fanout := !ev.Progress
+	if ev.Progress && time.Since(h.lastFanout) >= progressFanout {
+		fanout, h.lastFanout = true, time.Now()
+	}
 	if !ev.Progress {
 		if len(h.history) < historySize {
 			h.history = append(h.history, ev)
@@ -266,6 +297,9 @@ func (h *hub) dispatch(ev *Event) {
 		}
 	}
 	for w := range h.watchers {
+		if !fanout && !w.everyProgress {
+			continue
+		}
 		select {
 		case w.ch <- ev:
 		default:

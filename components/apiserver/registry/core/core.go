@@ -101,7 +101,7 @@ func Resources() []*registry.Resource {
 		{
 			GroupVersion: gv, Name: "events", SingularName: "event", Kind: "Event", Namespaced: true, ShortNames: []string{"ev"},
 			New: func() runtime.Object { return &corev1.Event{} }, NewList: func() runtime.Object { return &corev1.EventList{} },
-			AllowCreateOnUpdate: true,
+			AllowCreateOnUpdate: true, NoWatchCache: true,
 			Strategy: registry.Typed[*corev1.Event]{
 				Check: validation.ValidateEvent, CheckUpdate: validation.ValidateEventUpdate,
 				Columns: printers.EventColumns, Row: printers.EventRow, Fields: printers.EventFields,

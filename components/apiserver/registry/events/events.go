@@ -17,8 +17,8 @@ import (
 func Resources() []*registry.Resource {
 	return []*registry.Resource{{
 		GroupVersion: eventsv1.SchemeGroupVersion, Name: "events", SingularName: "event", Kind: "Event", Namespaced: true, ShortNames: []string{"ev"},
-		StorageResource: "events",
-		New:             func() runtime.Object { return &eventsv1.Event{} }, NewList: func() runtime.Object { return &eventsv1.EventList{} },
+		StorageResource: "events", NoWatchCache: true,
+		New: func() runtime.Object { return &eventsv1.Event{} }, NewList: func() runtime.Object { return &eventsv1.EventList{} },
 		Codec: Codec{},
 		Strategy: registry.Typed[*corev1.Event]{
 			Check: validation.ValidateEvent, CheckUpdate: validation.ValidateEventUpdate,
