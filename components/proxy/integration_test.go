@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"reflect"
 	"syscall"
 	"testing"
@@ -20,6 +19,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
+
+	"github.com/kubelab/kubelab/components/proxy/internal/netnstest"
 )
 
 // startProxier runs a real Proxier over a fake clientset, programming the
@@ -320,15 +321,7 @@ func TestProxierRepairsTamperingAndCleansUp(t *testing.T) {
 		webService(), slice("default", "web", "web-1", webPorts, ep(pod1IP, "ready")))
 	answers(t, n.node, "10.96.0.10:80", "pod1")
 
-	f, err := os.Open(nsPath(n.node))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := netnstest.NFTables(t, nsPath(n.node))
 	table := &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}
 	services := &nftables.Chain{Name: ChainServices, Table: table}
 	hasChain := func(name string) bool {

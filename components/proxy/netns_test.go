@@ -7,14 +7,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
-	"github.com/vishvananda/netns"
+	"github.com/kubelab/kubelab/components/proxy/internal/netnstest"
 )
 
 // testNet is a small lab in throwaway network namespaces:
@@ -41,33 +39,7 @@ const (
 
 // requireNetAdmin skips the test when this machine cannot make network
 // namespaces with nf_tables in them.
-func requireNetAdmin(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) to create network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip command (iproute2) to create network namespaces")
-	}
-	name := fmt.Sprintf("kpt-probe-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("cannot create a network namespace: %v: %s", err, out)
-	}
-	defer exec.Command("ip", "netns", "del", name).Run()
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Skipf("network namespace file: %v", err)
-	}
-	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		t.Skipf("no nf_tables: %v", err)
-	}
-	c.AddTable(&nftables.Table{Name: "probe", Family: nftables.TableFamilyIPv4})
-	if err := c.Flush(); err != nil {
-		t.Skipf("no nf_tables in this kernel: %v", err)
-	}
-}
+func requireNetAdmin(t *testing.T) { netnstest.Require(t) }
 
 func run(t *testing.T, args ...string) {
 	t.Helper()
@@ -145,28 +117,10 @@ func (n *testNet) addIPv6() {
 }
 
 // nsPath is the file of a namespace, for Options.NetNS.
-func nsPath(ns string) string { return "/run/netns/" + ns }
+func nsPath(ns string) string { return netnstest.Path(ns) }
 
-// inNS runs fn on a thread in namespace ns. The thread is thrown away
-// afterwards (its goroutine exits locked), so no namespace leaks.
-func inNS(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromPath(nsPath(ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+// inNS runs fn on a thread in namespace ns.
+func inNS(ns string, fn func() error) error { return netnstest.Do(nsPath(ns), fn) }
 
 // serve starts the pod's servers: TCP 8080 writes the name, UDP 5353
 // answers every datagram with it.

@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/spf13/pflag"
-	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -26,6 +23,7 @@ import (
 	"github.com/kubelab/kubelab/components/internal/testcontrolplane"
 	"github.com/kubelab/kubelab/components/kubelab/local"
 	"github.com/kubelab/kubelab/components/proxy"
+	"github.com/kubelab/kubelab/components/proxy/internal/netnstest"
 )
 
 func TestValidate(t *testing.T) {
@@ -138,32 +136,14 @@ func TestHealthz(t *testing.T) {
 // network namespace's path.
 func requireNetNS(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) for network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip command (iproute2) to create network namespaces")
-	}
-	name := fmt.Sprintf("kpt-app-%d-%d", os.Getpid(), time.Now().UnixNano())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("cannot create a network namespace: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	return "/run/netns/" + name
+	netnstest.Require(t)
+	return netnstest.Add(t, fmt.Sprintf("kpt-app-%d-%d", os.Getpid(), time.Now().UnixNano()))
 }
 
 // hasTable reports whether the namespace has our IPv4 table.
 func hasTable(t *testing.T, path string) bool {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := netnstest.NFTables(t, path)
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyIPv4)
 	if err != nil {
 		t.Skipf("no nf_tables: %v", err)
@@ -180,15 +160,7 @@ func hasTable(t *testing.T, path string) bool {
 // table, as the binary would run in the node's namespace.
 func TestCleanup(t *testing.T) {
 	path := requireNetNS(t)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := netnstest.NFTables(t, path)
 	table := c.AddTable(&nftables.Table{Name: proxy.TableName, Family: nftables.TableFamilyIPv4})
 	c.AddChain(&nftables.Chain{Name: proxy.ChainServices, Table: table})
 	if err := c.Flush(); err != nil {
@@ -197,24 +169,12 @@ func TestCleanup(t *testing.T) {
 	if !hasTable(t, path) {
 		t.Fatal("table not created")
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromPath(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			errc <- err
-			return
-		}
+	err := netnstest.Do(path, func() error {
 		cmd := NewCommand(context.Background())
 		cmd.SetArgs([]string{"--cleanup"})
-		errc <- cmd.Execute()
-	}()
-	if err := <-errc; err != nil {
+		return cmd.Execute()
+	})
+	if err != nil {
 		t.Fatalf("--cleanup: %v", err)
 	}
 	if hasTable(t, path) {
@@ -225,15 +185,7 @@ func TestCleanup(t *testing.T) {
 // clusterIPs lists the kernel's cluster-ips set in the namespace.
 func clusterIPs(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := netnstest.NFTables(t, path)
 	set, err := c.GetSetByName(&nftables.Table{Name: proxy.TableName, Family: nftables.TableFamilyIPv4}, proxy.SetClusterIPs)
 	if err != nil {
 		t.Fatal(err)
