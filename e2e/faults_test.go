@@ -32,15 +32,7 @@ var _ = framework.SIGDescribe("node", "Node faults", ginkgo.Serial, ginkgo.Label
 		node, dn := faultTarget(ctx, f)
 		survivor := runOnNode(ctx, f, "survivor", node.Name)
 
-		kubelet, err := dn.Process(ctx, "kubelet")
-		framework.ExpectNoError(err)
-		gomega.Expect(kubelet.State).To(gomega.Equal("RUNNING"), "the kubelet on %s", node.Name)
-		killedAt := time.Now()
-		ginkgo.By(fmt.Sprintf("killing the kubelet (pid %d) on %s", kubelet.PID, node.Name))
-		framework.ExpectNoError(dn.Kill(ctx, kubelet.PID, "KILL"))
-		restarted, err := dn.WaitForProcessRestarted(ctx, "kubelet", kubelet.PID, time.Minute)
-		framework.ExpectNoError(err, "the node's supervisor restarts the kubelet")
-		framework.Logf("kubelet on %s: pid %d, was %d", node.Name, restarted.PID, kubelet.PID)
+		killedAt := killAndAwaitRestart(ctx, dn, node.Name, "kubelet")
 		framework.ExpectNoError(framework.WaitForHeartbeat(ctx, f.Client, node.Name, killedAt, time.Minute))
 		framework.ExpectNoError(framework.WaitForNodeReady(ctx, f.Client, node.Name, time.Minute))
 
@@ -53,16 +45,8 @@ var _ = framework.SIGDescribe("node", "Node faults", ginkgo.Serial, ginkgo.Label
 		node, dn := faultTarget(ctx, f)
 		survivor := runOnNode(ctx, f, "survivor", node.Name)
 
-		containerd, err := dn.Process(ctx, "containerd")
-		framework.ExpectNoError(err)
-		gomega.Expect(containerd.State).To(gomega.Equal("RUNNING"), "containerd on %s", node.Name)
-		killedAt := time.Now()
-		ginkgo.By(fmt.Sprintf("killing containerd (pid %d) on %s", containerd.PID, node.Name))
-		framework.ExpectNoError(dn.Kill(ctx, containerd.PID, "KILL"))
-		restarted, err := dn.WaitForProcessRestarted(ctx, "containerd", containerd.PID, time.Minute)
-		framework.ExpectNoError(err, "the node's supervisor restarts containerd")
-		framework.Logf("containerd on %s: pid %d, was %d", node.Name, restarted.PID, containerd.PID)
-		err = framework.WaitFor(ctx, "the kubelet on "+node.Name+" to run", time.Minute, func(ctx context.Context) (bool, string, error) {
+		killedAt := killAndAwaitRestart(ctx, dn, node.Name, "containerd")
+		err := framework.WaitFor(ctx, "the kubelet on "+node.Name+" to run", time.Minute, func(ctx context.Context) (bool, string, error) {
 			p, err := dn.Process(ctx, "kubelet")
 			if err != nil {
 				return false, err.Error(), nil
@@ -333,4 +317,21 @@ func restoreNode(ctx context.Context, f *framework.Framework, dn *framework.Dock
 		framework.ExpectNoError(dn.Start(ctx))
 	}
 	framework.ExpectNoError(framework.WaitForNodeReady(ctx, f.Client, dn.Name, 3*time.Minute))
+}
+
+// killAndAwaitRestart kills the node's program (kill -9 of the pid its
+// supervisor reports RUNNING) and waits until the supervisor has started
+// it again; it returns when the kill happened.
+func killAndAwaitRestart(ctx context.Context, dn *framework.DockerNode, node, program string) time.Time {
+	ginkgo.GinkgoHelper()
+	p, err := dn.Process(ctx, program)
+	framework.ExpectNoError(err)
+	gomega.Expect(p.State).To(gomega.Equal("RUNNING"), "%s on %s", program, node)
+	killedAt := time.Now()
+	ginkgo.By(fmt.Sprintf("killing %s (pid %d) on %s", program, p.PID, node))
+	framework.ExpectNoError(dn.Kill(ctx, p.PID, "KILL"))
+	restarted, err := dn.WaitForProcessRestarted(ctx, program, p.PID, time.Minute)
+	framework.ExpectNoError(err, "the node's supervisor restarts %s", program)
+	framework.Logf("%s on %s: pid %d, was %d", program, node, restarted.PID, p.PID)
+	return killedAt
 }
