@@ -14,7 +14,7 @@ import (
 func TestReap(t *testing.T) {
 	cmd := exec.Command("/bin/true")
 	if err := cmd.Start(); err != nil {
-		t.Skipf("no /bin/true: %v", err)
+		t.Skipf("this machine has no /bin/true to start as a child: %v", err)
 	}
 	pid := cmd.Process.Pid
 	stat := "/proc/" + strconv.Itoa(pid) + "/stat"
