@@ -179,7 +179,7 @@ func (p *Provider) prepare(ctx context.Context, o *CreateOptions) (*actions.Cont
 		nodeImage = cfg.Nodes[0].Image // the config names every node's image
 	}
 	if nodeImage != "" && !docker.ImageExists(ctx, nodeImage) {
-		return nil, missingNodeImage(nodeImage)
+		return nil, nodeimage.Missing(nodeImage)
 	}
 	imgs, err := resolveImages(ctx, nodeImage)
 	if err != nil {
@@ -191,7 +191,7 @@ func (p *Provider) prepare(ctx context.Context, o *CreateOptions) (*actions.Cont
 	}
 	for _, n := range cfg.Nodes {
 		if !docker.ImageExists(ctx, n.Image) {
-			return nil, missingNodeImage(n.Image)
+			return nil, nodeimage.Missing(n.Image)
 		}
 	}
 	existing, err := p.kind.ListNodes(cfg.Name)
@@ -213,10 +213,6 @@ func (p *Provider) prepare(ctx context.Context, o *CreateOptions) (*actions.Cont
 		NodeStartTimeout:    or(o.NodeStartTimeout, DefaultNodeStartTimeout),
 	}
 	return ac, nil
-}
-
-func missingNodeImage(ref string) error {
-	return fmt.Errorf("node image %s is not in Docker's image store, and kubelab never pulls: build it with `make images` (kubelab build images)", ref)
 }
 
 func or(d, def time.Duration) time.Duration {

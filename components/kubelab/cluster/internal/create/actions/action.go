@@ -77,6 +77,15 @@ type Context struct {
 	Cluster nodeconfig.Cluster
 }
 
+// Step runs one step's work between its status lines: title while it
+// runs, then ✓ or ✗ as run returns.
+func (c *Context) Step(title string, run func(*Context) error) error {
+	c.Status.Start(title)
+	err := run(c)
+	c.Status.End(err == nil)
+	return err
+}
+
 // Name returns the cluster's name.
 func (c *Context) Name() string { return c.Config.Name }
 

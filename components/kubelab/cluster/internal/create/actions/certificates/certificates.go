@@ -24,10 +24,7 @@ func NewAction() actions.Action { return action{} }
 // Execute creates the CAs and service-account keys, and the admin's
 // kubeconfig entry for the API server's published host address.
 func (action) Execute(ctx *actions.Context) error {
-	ctx.Status.Start("Generating certificates 🔐")
-	err := execute(ctx)
-	ctx.Status.End(err == nil)
-	return err
+	return ctx.Step("Generating certificates 🔐", execute)
 }
 
 func execute(ctx *actions.Context) error {

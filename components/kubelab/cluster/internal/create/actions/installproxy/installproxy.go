@@ -28,10 +28,7 @@ func NewAction() actions.Action { return action{} }
 // the kube-proxy DaemonSet. The API server has just become ready, so a
 // create that fails for a moment is retried for a while.
 func (action) Execute(ctx *actions.Context) error {
-	ctx.Status.Start("Installing kube-proxy 🔀")
-	err := execute(ctx)
-	ctx.Status.End(err == nil)
-	return err
+	return ctx.Step("Installing kube-proxy 🔀", execute)
 }
 
 func execute(ctx *actions.Context) error {

@@ -21,12 +21,11 @@ func (action) Execute(ctx *actions.Context) error {
 	if len(workers) == 0 {
 		return nil
 	}
-	ctx.Status.Start("Joining worker nodes 🚜")
-	g, _ := errgroup.WithContext(ctx.Ctx)
-	for _, n := range workers {
-		g.Go(func() error { return startcontrolplane.StartKubelet(ctx, n) })
-	}
-	err := g.Wait()
-	ctx.Status.End(err == nil)
-	return err
+	return ctx.Step("Joining worker nodes 🚜", func(ctx *actions.Context) error {
+		g, _ := errgroup.WithContext(ctx.Ctx)
+		for _, n := range workers {
+			g.Go(func() error { return startcontrolplane.StartKubelet(ctx, n) })
+		}
+		return g.Wait()
+	})
 }

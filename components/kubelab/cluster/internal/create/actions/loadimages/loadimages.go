@@ -32,10 +32,7 @@ func NewAction() actions.Action { return action{} }
 // the pause image (the one the node image pins), the test workload and
 // kube-proxy into every node.
 func (action) Execute(ctx *actions.Context) error {
-	ctx.Status.Start("Loading images 🚚")
-	err := execute(ctx)
-	ctx.Status.End(err == nil)
-	return err
+	return ctx.Step("Loading images 🚚", execute)
 }
 
 func execute(ctx *actions.Context) error {

@@ -27,9 +27,14 @@ func (action) Execute(ctx *actions.Context) error {
 		ctx.Status.Start(fmt.Sprintf("Ensuring node image (%s) 🖼", img))
 		if !docker.ImageExists(ctx.Ctx, img) {
 			ctx.Status.End(false)
-			return fmt.Errorf("node image %s is not in Docker's image store, and kubelab never pulls: build it with `make images` (kubelab build images)", img)
+			return Missing(img)
 		}
 	}
 	ctx.Status.End(true)
 	return nil
+}
+
+// Missing is the error for a node image that Docker does not hold.
+func Missing(ref string) error {
+	return fmt.Errorf("node image %s is not in Docker's image store, and kubelab never pulls: build it with `make images` (kubelab build images)", ref)
 }

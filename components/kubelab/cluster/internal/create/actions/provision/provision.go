@@ -36,10 +36,7 @@ func NewAction(privileged bool) actions.Action { return action{privileged: privi
 // Execute creates the network and the node containers and waits for each
 // node's supervisor to report containerd up.
 func (a action) Execute(ctx *actions.Context) error {
-	ctx.Status.Start("Preparing nodes " + strings.Repeat("📦 ", len(ctx.Config.Nodes)))
-	err := a.provision(ctx)
-	ctx.Status.End(err == nil)
-	return err
+	return ctx.Step("Preparing nodes "+strings.Repeat("📦 ", len(ctx.Config.Nodes)), a.provision)
 }
 
 func (a action) provision(ctx *actions.Context) error {

@@ -25,10 +25,7 @@ func NewAction() actions.Action { return action{} }
 
 // Execute starts the control-plane kubelet and waits for the API server.
 func (action) Execute(ctx *actions.Context) error {
-	ctx.Status.Start("Starting control-plane 🕹️")
-	err := execute(ctx)
-	ctx.Status.End(err == nil)
-	return err
+	return ctx.Step("Starting control-plane 🕹️", execute)
 }
 
 func execute(ctx *actions.Context) error {

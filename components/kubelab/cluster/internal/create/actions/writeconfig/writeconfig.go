@@ -21,10 +21,7 @@ func NewAction() actions.Action { return action{} }
 
 // Execute renders and writes each node's files, the nodes in parallel.
 func (action) Execute(ctx *actions.Context) error {
-	ctx.Status.Start("Writing configuration 📜")
-	err := execute(ctx)
-	ctx.Status.End(err == nil)
-	return err
+	return ctx.Step("Writing configuration 📜", execute)
 }
 
 func execute(ctx *actions.Context) error {
