@@ -58,24 +58,9 @@ func newHTTPGetCommand() *cobra.Command {
 				Timeout:   timeout,
 				Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 			}
-			failed := 0
-			for i := range count {
-				if i > 0 && !sleepCtx(cmd.Context(), interval) {
-					return cmd.Context().Err()
-				}
-				body, err := httpGet(cmd.Context(), client, u.String())
-				if err != nil {
-					failed++
-					fmt.Fprintf(cmd.ErrOrStderr(), "request %d: %v\n", i+1, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSuffix(body, "\n"))
-			}
-			if failed > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d requests failed\n", failed, count)
-				return &ExitError{Code: 1}
-			}
-			return nil
+			return repeat(cmd, "request", "requests failed", count, interval, func(ctx context.Context) (string, error) {
+				return httpGet(ctx, client, u.String())
+			})
 		},
 	}
 	cmd.Flags().IntVar(&count, "count", 1, "number of requests")
@@ -124,24 +109,9 @@ func newUDPRequestCommand() *cobra.Command {
 			if count < 1 {
 				return fmt.Errorf("--count %d: must be at least 1", count)
 			}
-			failed := 0
-			for i := range count {
-				if i > 0 && !sleepCtx(cmd.Context(), interval) {
-					return cmd.Context().Err()
-				}
-				answer, err := udpRequest(cmd.Context(), args[0], args[1], timeout)
-				if err != nil {
-					failed++
-					fmt.Fprintf(cmd.ErrOrStderr(), "datagram %d: %v\n", i+1, err)
-					continue
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSuffix(answer, "\n"))
-			}
-			if failed > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d datagrams got no answer\n", failed, count)
-				return &ExitError{Code: 1}
-			}
-			return nil
+			return repeat(cmd, "datagram", "datagrams got no answer", count, interval, func(ctx context.Context) (string, error) {
+				return udpRequest(ctx, args[0], args[1], timeout)
+			})
 		},
 	}
 	cmd.Flags().IntVar(&count, "count", 1, "number of datagrams")
@@ -248,4 +218,28 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// repeat runs one count times, interval apart, printing each answer on a
+// line of its own and each error as "<what> N: err"; any failure makes
+// the exit code 1 after "F of N <failed>".
+func repeat(cmd *cobra.Command, what, failedMsg string, count int, interval time.Duration, one func(context.Context) (string, error)) error {
+	failed := 0
+	for i := range count {
+		if i > 0 && !sleepCtx(cmd.Context(), interval) {
+			return cmd.Context().Err()
+		}
+		answer, err := one(cmd.Context())
+		if err != nil {
+			failed++
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s %d: %v\n", what, i+1, err)
+			continue
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSuffix(answer, "\n"))
+	}
+	if failed > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d %s\n", failed, count, failedMsg)
+		return &ExitError{Code: 1}
+	}
+	return nil
 }
